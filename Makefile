@@ -1,0 +1,25 @@
+# The commands the README promises. Each installs what it needs from the lock file first.
+.PHONY: install run test lint format bench
+
+UV ?= uv
+
+install:
+	$(UV) sync --frozen
+
+run: install
+	$(UV) run bookings serve
+
+test: install
+	$(UV) run pytest
+
+lint: install
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	$(UV) run mypy
+
+format: install
+	$(UV) run ruff check --fix .
+	$(UV) run ruff format .
+
+bench: install
+	$(UV) run python -m bench

@@ -1,0 +1,5 @@
+"""``python -m bookings`` runs the CLI."""
+
+from bookings.cli import main
+
+main()

@@ -1,0 +1,81 @@
+"""The composition root: builds every part from the settings and wires them into one ASGI app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+
+from bookings import __version__
+from bookings.auth.endpoints import router as auth_router
+from bookings.auth.keyring import KeyRing
+from bookings.auth.passwords import PasswordHasher
+from bookings.auth.service import AuthService
+from bookings.bookings.endpoints import router as bookings_router
+from bookings.bookings.service import BookingService
+from bookings.config import Settings
+from bookings.db import Database
+from bookings.errors import Problem, install_error_handlers
+from bookings.kit.time import Clock, utc_now
+from bookings.ops.endpoints import router as metrics_router
+from bookings.ops.health import router as health_router
+from bookings.ops.logging import configure_logging
+from bookings.ops.metrics import Metrics
+from bookings.ops.middleware import RequestContextMiddleware
+from bookings.users.endpoints import router as users_router
+
+DESCRIPTION = """
+Book time with providers. Users book, providers see what is booked with them, admins see everything.
+No provider is ever double-booked. Errors are RFC 9457 problem documents (`application/problem+json`).
+"""
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    metrics = Metrics()
+    db = Database(settings)
+    redis_client = aioredis.from_url(settings.redis_url) if settings.redis_url else None
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await db.dispose()
+        if redis_client is not None:
+            await redis_client.aclose()
+
+    app = FastAPI(
+        title="Bookings",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        separate_input_output_schemas=False,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.redis = redis_client
+    app.state.metrics = metrics
+    app.state.auth = AuthService(settings, KeyRing.from_settings(settings), PasswordHasher(settings), metrics, clock)
+    app.state.bookings = BookingService(settings, metrics, clock)
+
+    for router in (auth_router, users_router, bookings_router, health_router, metrics_router):
+        app.include_router(router)
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
+    _register_problem_schema(app)
+    return app
+
+
+def _register_problem_schema(app: FastAPI) -> None:
+    """Make ``Problem`` a named component even before any route references it through ``responses=``."""
+    original = app.openapi
+
+    def openapi() -> dict[str, object]:
+        schema = original()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.setdefault("Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}"))
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

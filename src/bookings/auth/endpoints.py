@@ -1,0 +1,56 @@
+"""``/v1/auth``: register, login, refresh, logout."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from bookings.auth.dependencies import Auth
+from bookings.auth.schemas import LoginIn, RefreshIn, RegisterIn, TokenPair
+from bookings.db import WriteSession
+from bookings.errors import problem_responses
+from bookings.users.schemas import UserOut
+
+router = APIRouter(prefix="/v1/auth", tags=["auth"])
+
+
+@router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    operation_id="register",
+    summary="Create an account (user or provider)",
+    responses=problem_responses(400, 409, 413, 422),
+)
+async def register(body: RegisterIn, session: WriteSession, auth: Auth) -> UserOut:
+    return UserOut.model_validate(await auth.register(session, body))
+
+
+@router.post(
+    "/login",
+    operation_id="login",
+    summary="Exchange email and password for tokens",
+    responses=problem_responses(400, 401, 413, 422),
+)
+async def login(body: LoginIn, session: WriteSession, auth: Auth) -> TokenPair:
+    return await auth.login(session, body)
+
+
+@router.post(
+    "/refresh",
+    operation_id="refreshTokens",
+    summary="Exchange a refresh token for a new pair (each works once)",
+    responses=problem_responses(400, 401, 413, 422),
+)
+async def refresh(body: RefreshIn, session: WriteSession, auth: Auth) -> TokenPair:
+    return await auth.refresh(session, body.refresh_token)
+
+
+@router.post(
+    "/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    operation_id="logout",
+    summary="Revoke a refresh token and every token rotated from it",
+    responses=problem_responses(400, 413, 422),
+)
+async def logout(body: RefreshIn, session: WriteSession, auth: Auth) -> Response:
+    await auth.logout(session, body.refresh_token)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,89 @@
+"""``/v1/bookings``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Query, Response, status
+
+from bookings.auth.dependencies import Caller
+from bookings.bookings.dependencies import Bookings
+from bookings.bookings.schemas import BookingCreate, BookingOut, BookingPatch, BookingWindow, CancelIn
+from bookings.db import ReadSession, WriteSession
+from bookings.errors import problem_responses
+from bookings.kit.pagination import Page, Paging
+
+router = APIRouter(prefix="/v1/bookings", tags=["bookings"])
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    operation_id="createBooking",
+    summary="Book a provider for a time slot",
+    responses=problem_responses(400, 401, 403, 409, 413, 422),
+)
+async def create(
+    body: BookingCreate, caller: Caller, session: WriteSession, bookings: Bookings, response: Response
+) -> BookingOut:
+    booking = await bookings.create(session, caller, body)
+    response.headers["Location"] = f"/v1/bookings/{booking.id}"
+    return booking
+
+
+@router.get(
+    "",
+    operation_id="listBookings",
+    summary="Bookings the caller may see, a page at a time",
+    responses=problem_responses(401, 422),
+)
+async def list_bookings(
+    caller: Caller,
+    session: ReadSession,
+    bookings: Bookings,
+    paging: Paging,
+    window: Annotated[
+        BookingWindow | None,
+        Query(alias="type", description="`upcoming` (ends after now, earliest first) or `past` (latest first)."),
+    ] = None,
+) -> Page[BookingOut]:
+    return await bookings.list(session, caller, window, paging)
+
+
+@router.get(
+    "/{booking_id}",
+    operation_id="getBooking",
+    summary="One booking, if the caller may see it",
+    responses=problem_responses(401, 404, 422),
+)
+async def get(booking_id: uuid.UUID, caller: Caller, session: ReadSession, bookings: Bookings) -> BookingOut:
+    return await bookings.get(session, caller, booking_id)
+
+
+@router.patch(
+    "/{booking_id}",
+    operation_id="updateBooking",
+    summary="Reschedule a booking or edit its notes (its user or an admin)",
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 422),
+)
+async def update(
+    booking_id: uuid.UUID, body: BookingPatch, caller: Caller, session: WriteSession, bookings: Bookings
+) -> BookingOut:
+    return await bookings.update(session, caller, booking_id, body)
+
+
+@router.post(
+    "/{booking_id}/cancel",
+    operation_id="cancelBooking",
+    summary="Cancel a booking (its user, its provider or an admin)",
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 422),
+)
+async def cancel(
+    booking_id: uuid.UUID,
+    caller: Caller,
+    session: WriteSession,
+    bookings: Bookings,
+    body: Annotated[CancelIn | None, Body()] = None,
+) -> BookingOut:
+    return await bookings.cancel(session, caller, booking_id, body.reason if body else None)

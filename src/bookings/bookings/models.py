@@ -1,0 +1,54 @@
+"""The ``bookings`` table.
+
+Overlap is refused by the database itself (see the initial migration): on PostgreSQL an exclusion constraint
+over ``tstzrange(start_time, end_time, '[)')`` for confirmed bookings, on SQLite a trigger that runs inside the
+``BEGIN IMMEDIATE`` write transaction.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, Integer, String, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bookings.kit.orm import Base, UTCDateTime
+
+
+class BookingStatus(enum.StrEnum):
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
+
+
+class Booking(Base):
+    __tablename__ = "bookings"
+    __table_args__ = (
+        CheckConstraint("end_time > start_time", name="ends_after_start"),
+        Index("ix_bookings_user_id_start_time", "user_id", "start_time"),
+        Index("ix_bookings_provider_id_start_time", "provider_id", "start_time"),
+        Index("ix_bookings_start_time", "start_time"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="RESTRICT"))
+    provider_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="RESTRICT"))
+    start_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    end_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[BookingStatus] = mapped_column(
+        Enum(
+            BookingStatus,
+            name="booking_status",
+            native_enum=False,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+        ),
+        default=BookingStatus.CONFIRMED,
+    )
+    notes: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    cancel_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # Incremented by every change: the future ETag / If-Match check reads it.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

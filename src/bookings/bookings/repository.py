@@ -1,0 +1,84 @@
+"""Queries on bookings. Reads take a ``VisibleBookings`` from the policy, never a bare id filter."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bookings.bookings.models import Booking, BookingStatus
+from bookings.bookings.policy import VisibleBookings
+from bookings.bookings.schemas import BookingWindow
+from bookings.kit.pagination import PageRequest
+
+
+async def get(
+    session: AsyncSession, visible: VisibleBookings, booking_id: uuid.UUID, *, for_update: bool = False
+) -> Booking | None:
+    query = select(Booking).where(visible.clause, Booking.id == booking_id)
+    if for_update:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+def _window(window: BookingWindow | None, now: datetime, longest: timedelta) -> list[ColumnElement[bool]]:
+    """The time predicates of a list, written so the index on ``start_time`` bounds the scan.
+
+    ``end_time > now`` alone cannot use the (owner, start_time) index, so every upcoming booking is also
+    ``start_time > now - longest`` (no booking lasts longer): the scan starts just before now, not at the
+    beginning of history, and its rows come out already in order.
+    """
+    if window is BookingWindow.UPCOMING:
+        return [Booking.start_time > now - longest, Booking.end_time > now]
+    if window is BookingWindow.PAST:
+        return [Booking.start_time < now, Booking.end_time <= now]
+    return []
+
+
+async def list_visible(
+    session: AsyncSession,
+    visible: VisibleBookings,
+    window: BookingWindow | None,
+    page: PageRequest,
+    *,
+    now: datetime,
+    longest: timedelta,
+) -> tuple[list[Booking], int]:
+    where = and_(visible.clause, *_window(window, now, longest))
+    if window is BookingWindow.PAST:
+        order = (Booking.start_time.desc(), Booking.id.desc())
+    else:
+        order = (Booking.start_time.asc(), Booking.id.asc())
+    query = select(Booking).where(where).order_by(*order).offset(page.offset).limit(page.limit)
+    rows = list((await session.execute(query)).scalars())
+    if page.offset == 0 and len(rows) < page.limit:
+        return rows, len(rows)  # the whole result fits on the first page: no need to count
+    total = await session.scalar(select(func.count()).select_from(Booking).where(where))
+    return rows, total or 0
+
+
+async def overlapping(
+    session: AsyncSession,
+    provider_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    *,
+    longest: timedelta,
+    exclude: uuid.UUID | None = None,
+) -> bool:
+    """Whether the provider has a confirmed booking meeting ``[start, end)``.
+
+    A friendly early answer only: under concurrency the database constraint is what decides.
+    """
+    query = select(Booking.id).where(
+        Booking.provider_id == provider_id,
+        Booking.status == BookingStatus.CONFIRMED,
+        Booking.start_time < end,
+        Booking.start_time > start - longest,
+        Booking.end_time > start,
+    )
+    if exclude is not None:
+        query = query.where(Booking.id != exclude)
+    return (await session.execute(query.limit(1))).first() is not None

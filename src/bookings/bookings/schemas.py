@@ -1,0 +1,67 @@
+"""Booking shapes at the edge. Bodies cannot carry ``userId`` or ``status``: unknown fields are refused."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import UTC, datetime
+
+from pydantic import AwareDatetime, Field, field_validator
+
+from bookings.bookings.models import BookingStatus
+from bookings.kit.schemas import ApiInput, ApiModel
+
+_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+_LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _sane_time(value: datetime | None) -> datetime | None:
+    """Reject times that cannot be stored or compared (year 1, year 9999 with an offset)."""
+    if value is None:
+        return None
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("time is out of range") from exc
+    if not _EARLIEST <= utc < _LATEST:
+        raise ValueError("time must be between the years 2000 and 2199")
+    return utc
+
+
+class BookingCreate(ApiInput):
+    provider_id: uuid.UUID = Field(examples=["3f2b8c1e-6a4d-4b7e-9a51-0c2d7e8f9a10"])
+    start_time: AwareDatetime = Field(description="RFC 3339 with an offset.", examples=["2030-05-01T09:00:00Z"])
+    end_time: AwareDatetime = Field(description="After `startTime`.", examples=["2030-05-01T09:30:00Z"])
+    notes: str | None = Field(default=None, max_length=1000)
+
+    _times = field_validator("start_time", "end_time")(_sane_time)
+
+
+class BookingPatch(ApiInput):
+    start_time: AwareDatetime | None = None
+    end_time: AwareDatetime | None = None
+    notes: str | None = Field(default=None, max_length=1000)
+
+    _times = field_validator("start_time", "end_time")(_sane_time)
+
+
+class CancelIn(ApiInput):
+    reason: str | None = Field(default=None, max_length=500, examples=["Feeling better"])
+
+
+class BookingWindow(enum.StrEnum):
+    UPCOMING = "upcoming"
+    PAST = "past"
+
+
+class BookingOut(ApiModel):
+    id: uuid.UUID
+    user_id: uuid.UUID
+    provider_id: uuid.UUID
+    start_time: datetime
+    end_time: datetime
+    status: BookingStatus
+    notes: str | None
+    cancel_reason: str | None = None
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,156 @@
+"""What can be done with bookings: create, read, list, reschedule, cancel."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bookings.auth.principal import Principal
+from bookings.bookings import policy, repository
+from bookings.bookings.models import Booking, BookingStatus
+from bookings.bookings.schemas import BookingCreate, BookingOut, BookingPatch, BookingWindow
+from bookings.config import Settings
+from bookings.db import after_commit
+from bookings.errors import Conflict, InvalidInput, NotFound, NotPermitted, SlotTaken
+from bookings.kit.pagination import Page, PageRequest
+from bookings.kit.time import Clock
+from bookings.ops.metrics import Metrics
+from bookings.users import repository as users
+from bookings.users.models import Role
+
+OVERLAP_SQLSTATE = "23P01"  # PostgreSQL exclusion_violation
+OVERLAP_TRIGGER_MESSAGE = "booking_overlap"  # raised by the SQLite trigger
+
+
+class BookingNotFound(NotFound):
+    title, slug = "Booking not found", "booking-not-found"
+
+
+def _is_overlap(exc: IntegrityError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) == OVERLAP_SQLSTATE or OVERLAP_TRIGGER_MESSAGE in str(exc.orig)
+
+
+class BookingService:
+    def __init__(self, settings: Settings, metrics: Metrics, clock: Clock) -> None:
+        self._metrics = metrics
+        self._clock = clock
+        self.longest = timedelta(minutes=settings.max_booking_minutes)
+
+    async def create(self, session: AsyncSession, caller: Principal, data: BookingCreate) -> BookingOut:
+        if not policy.can_create(caller):
+            raise NotPermitted("Only accounts with the `user` role can make bookings.")
+        now = self._clock()
+        self._check_times(data.start_time, data.end_time, now)
+        provider = await users.get(session, data.provider_id)
+        if provider is None or provider.role is not Role.PROVIDER:
+            raise InvalidInput.on("providerId", "No provider has this id.", "unknown_provider")
+        booking = Booking(
+            id=uuid.uuid4(),
+            user_id=caller.user_id,
+            provider_id=provider.id,
+            start_time=data.start_time,
+            end_time=data.end_time,
+            status=BookingStatus.CONFIRMED,
+            notes=data.notes,
+            version=1,
+            created_at=now,
+            updated_at=now,
+        )
+        await self._save(session, booking)
+        after_commit(session, self._metrics.bookings_created.inc)
+        return BookingOut.model_validate(booking)
+
+    async def get(self, session: AsyncSession, caller: Principal, booking_id: uuid.UUID) -> BookingOut:
+        return BookingOut.model_validate(await self._visible(session, caller, booking_id))
+
+    async def list(
+        self, session: AsyncSession, caller: Principal, window: BookingWindow | None, paging: PageRequest
+    ) -> Page[BookingOut]:
+        rows, total = await repository.list_visible(
+            session, policy.visible_to(caller), window, paging, now=self._clock(), longest=self.longest
+        )
+        items = [BookingOut.model_validate(row) for row in rows]
+        return Page(items=items, page=paging.page, limit=paging.limit, total=total)
+
+    async def update(
+        self, session: AsyncSession, caller: Principal, booking_id: uuid.UUID, data: BookingPatch
+    ) -> BookingOut:
+        """Reschedule (new start and/or end) or edit the notes."""
+        changes = data.model_fields_set
+        if not changes:
+            raise InvalidInput("Nothing to change: give `startTime`, `endTime` or `notes`.")
+        booking = await self._visible(session, caller, booking_id, for_update=True)
+        if not policy.can_edit(caller, booking):
+            raise NotPermitted("Only the booking's user or an admin can reschedule or edit it.")
+        if booking.status is BookingStatus.CANCELLED:
+            raise Conflict("A cancelled booking cannot be changed.")
+        now = self._clock()
+        if data.start_time is not None or data.end_time is not None:
+            start = data.start_time or booking.start_time
+            end = data.end_time or booking.end_time
+            self._check_times(start, end, now)
+            booking.start_time, booking.end_time = start, end
+        if "notes" in changes:
+            booking.notes = data.notes
+        booking.version += 1
+        booking.updated_at = now
+        await self._save(session, booking)
+        return BookingOut.model_validate(booking)
+
+    async def cancel(
+        self, session: AsyncSession, caller: Principal, booking_id: uuid.UUID, reason: str | None
+    ) -> BookingOut:
+        """Cancel once; cancelling again returns the booking unchanged (safe to retry)."""
+        booking = await self._visible(session, caller, booking_id, for_update=True)
+        if not policy.can_cancel(caller, booking):
+            raise NotPermitted("You may not cancel this booking.")
+        if booking.status is BookingStatus.CANCELLED:
+            return BookingOut.model_validate(booking)
+        now = self._clock()
+        if booking.end_time <= now:
+            raise Conflict("The booking has already ended.")
+        booking.status = BookingStatus.CANCELLED
+        booking.cancel_reason = reason
+        booking.version += 1
+        booking.updated_at = now
+        await session.flush()
+        after_commit(session, self._metrics.bookings_cancelled.inc)
+        return BookingOut.model_validate(booking)
+
+    async def _visible(
+        self, session: AsyncSession, caller: Principal, booking_id: uuid.UUID, *, for_update: bool = False
+    ) -> Booking:
+        booking = await repository.get(session, policy.visible_to(caller), booking_id, for_update=for_update)
+        if booking is None:
+            raise BookingNotFound("No booking with this id is visible to you.")
+        return booking
+
+    def _check_times(self, start: datetime, end: datetime, now: datetime) -> None:
+        if start <= now:
+            raise InvalidInput.on("startTime", "The booking must start in the future.", "start_in_past")
+        if end <= start:
+            raise InvalidInput.on("endTime", "The booking must end after it starts.", "end_before_start")
+        if end - start > self.longest:
+            raise InvalidInput.on("endTime", f"A booking lasts at most {self.longest} (h:mm:ss).", "booking_too_long")
+
+    async def _save(self, session: AsyncSession, booking: Booking) -> None:
+        """Flush the booking, turning the database's overlap refusal into ``SlotTaken``."""
+        if await repository.overlapping(
+            session,
+            booking.provider_id,
+            booking.start_time,
+            booking.end_time,
+            longest=self.longest,
+            exclude=booking.id,
+        ):
+            raise SlotTaken("The provider already has a booking that overlaps this time.")
+        session.add(booking)
+        try:
+            await session.flush()
+        except IntegrityError as exc:
+            if _is_overlap(exc):
+                raise SlotTaken("The provider already has a booking that overlaps this time.") from exc
+            raise

@@ -1,0 +1,79 @@
+"""The ``bookings`` command: serve, migrate, create-admin."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from bookings import migrate as migrations
+from bookings.config import Mode, Settings
+
+cli = typer.Typer(help="Bookings: book time with providers, never double-booked.", no_args_is_help=True)
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (distributed mode).")] = 1,
+) -> None:
+    """Serve the API. Embedded mode (the default, SQLite) applies migrations first."""
+    settings = Settings()
+    if settings.mode is Mode.EMBEDDED:
+        if workers > 1:
+            raise typer.BadParameter("embedded mode runs one process; use PostgreSQL for --workers > 1")
+        migrations.upgrade(settings)
+    if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bookings-metrics-")
+    uvicorn.run(
+        "bookings.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        proxy_headers=True,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@cli.command()
+def migrate(
+    revision: Annotated[str, typer.Argument(help="Target revision (default: the latest).")] = "head",
+    down: Annotated[bool, typer.Option("--down", help="Downgrade to REVISION instead.")] = False,
+) -> None:
+    """Apply (or roll back) database migrations."""
+    settings = Settings()
+    if down:
+        migrations.downgrade(settings, revision)
+    else:
+        migrations.upgrade(settings, revision)
+    typer.echo(f"database at {revision}")
+
+
+@cli.command("create-admin")
+def create_admin(
+    email: Annotated[str, typer.Option(help="The admin's email.")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, help="Meets the password policy.")],
+    name: Annotated[str, typer.Option(help="Display name.")] = "Admin",
+) -> None:
+    """Create an admin account (the API never makes admins)."""
+    from bookings.admin import create_admin as make
+
+    settings = Settings()
+    if settings.mode is Mode.EMBEDDED:
+        migrations.upgrade(settings)
+    try:
+        user_id = asyncio.run(make(settings, email=email, password=password, name=name))
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
+    typer.echo(f"admin {email} created with id {user_id}")
+
+
+def main() -> None:
+    cli()

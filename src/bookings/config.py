@@ -1,0 +1,72 @@
+"""Settings, read once from the environment (``BOOKINGS_*``) and passed down explicitly."""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SQLITE_URL = "sqlite:///bookings.db"
+
+
+class Mode(enum.StrEnum):
+    """Embedded: one process on a SQLite file. Distributed: PostgreSQL (and Redis), many processes."""
+
+    EMBEDDED = "embedded"
+    DISTRIBUTED = "distributed"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BOOKINGS_", env_file=".env", extra="ignore")
+
+    database_url: str = DEFAULT_SQLITE_URL
+    redis_url: str | None = None
+
+    # Tokens. "kid:secret" pairs separated by commas; the first signs, every one verifies.
+    # Empty in embedded mode: a ring is generated once and kept beside the SQLite file.
+    jwt_keys: str = ""
+    jwt_issuer: str = "bookings"
+    access_token_ttl_seconds: int = Field(default=900, ge=30)
+    refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
+
+    # argon2id cost. The defaults follow RFC 9106's second recommended option.
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_cost_kib: int = Field(default=65536, ge=8)
+    argon2_parallelism: int = Field(default=4, ge=1)
+
+    max_booking_minutes: int = Field(default=24 * 60, ge=1)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    db_pool_size: int = Field(default=10, ge=1)
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql", "postgres")):
+            raise ValueError("database_url must be a sqlite:// or postgresql:// URL")
+        return value
+
+    @property
+    def mode(self) -> Mode:
+        return Mode.EMBEDDED if self.is_sqlite else Mode.DISTRIBUTED
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        if not self.is_sqlite:
+            return None
+        path = self.database_url.split("///", 1)[1] if "///" in self.database_url else ""
+        return Path(path) if path and path != ":memory:" else None
+
+
+def generate_key_ring_entry() -> str:
+    """A fresh ``kid:secret`` pair, for ``BOOKINGS_JWT_KEYS``."""
+    return f"{secrets.token_hex(4)}:{secrets.token_urlsafe(48)}"

@@ -1,0 +1,241 @@
+"""Domain errors and the one place that turns any error into an RFC 9457 problem document.
+
+The tree::
+
+    BookingsError
+    ├── MalformedRequest      400  the body is not JSON
+    ├── NotAuthenticated      401  no token, or a bad, expired or revoked one; wrong email or password
+    ├── NotPermitted          403  the caller may see the thing but not do this to it
+    ├── NotFound              404  missing, or hidden from this caller (the two are indistinguishable)
+    ├── Conflict              409
+    │   ├── SlotTaken              the provider already has an active booking overlapping the slot
+    │   └── EmailTaken
+    ├── PayloadTooLarge       413
+    ├── InvalidInput          422  well-formed but not acceptable (past start, unknown provider, weak password)
+    └── ServiceUnavailable    503  a dependency (the database) cannot be reached
+
+Services raise these; routes never build responses for errors themselves.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+log = structlog.get_logger("bookings.errors")
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="Dotted path of the offending field, e.g. `startTime` or `query.limit`.")
+    message: str
+    type: str = Field(description="A stable machine-readable code, e.g. `missing` or `start_in_past`.")
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "type": "/problems/slot-taken",
+                "title": "Slot taken",
+                "status": 409,
+                "detail": "The provider already has a booking that overlaps this time.",
+                "instance": "/v1/bookings",
+                "requestId": "5f0c8f0e6a4b4d0f9a0f4a8c6b1e2d3f",
+            }
+        }
+    )
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    requestId: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class BookingsError(Exception):
+    status: ClassVar[int] = 500
+    title: ClassVar[str] = "Internal Server Error"
+    slug: ClassVar[str] = "internal"
+
+    def __init__(self, detail: str | None = None, *, errors: list[FieldError] | None = None) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.errors = errors
+
+    @property
+    def type(self) -> str:
+        return f"/problems/{self.slug}"
+
+
+class MalformedRequest(BookingsError):
+    status, title, slug = 400, "Malformed request", "malformed-request"
+
+
+class NotAuthenticated(BookingsError):
+    status, title, slug = 401, "Not authenticated", "not-authenticated"
+
+
+class NotPermitted(BookingsError):
+    status, title, slug = 403, "Not permitted", "not-permitted"
+
+
+class NotFound(BookingsError):
+    status, title, slug = 404, "Not found", "not-found"
+
+
+class Conflict(BookingsError):
+    status, title, slug = 409, "Conflict", "conflict"
+
+
+class SlotTaken(Conflict):
+    title, slug = "Slot taken", "slot-taken"
+
+
+class EmailTaken(Conflict):
+    title, slug = "Email taken", "email-taken"
+
+
+class PayloadTooLarge(BookingsError):
+    status, title, slug = 413, "Payload too large", "payload-too-large"
+
+
+class InvalidInput(BookingsError):
+    status, title, slug = 422, "Invalid input", "invalid-input"
+
+    @classmethod
+    def on(cls, field: str, message: str, code: str) -> InvalidInput:
+        """An error about one field, listed in ``errors`` like a schema validation error."""
+        return cls(message, errors=[FieldError(field=field, message=message, type=code)])
+
+
+class ServiceUnavailable(BookingsError):
+    status, title, slug = 503, "Service unavailable", "service-unavailable"
+
+
+def problem_response(
+    request: Request,
+    *,
+    status: int,
+    title: str,
+    type_: str = "about:blank",
+    detail: str | None = None,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    problem = Problem(
+        type=type_,
+        title=title,
+        status=status,
+        detail=detail,
+        instance=request.url.path,
+        requestId=getattr(request.state, "request_id", None),
+        errors=errors,
+    )
+    all_headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    all_headers.update(headers or {})
+    return JSONResponse(
+        problem.model_dump(exclude_none=True),
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=all_headers,
+    )
+
+
+def error_response(request: Request, error: BookingsError) -> JSONResponse:
+    return problem_response(
+        request,
+        status=error.status,
+        title=error.title,
+        type_=error.type,
+        detail=error.detail,
+        errors=error.errors,
+    )
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] == "body":
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def _validation_problem(exc: RequestValidationError) -> BookingsError:
+    raw = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in raw):
+        return MalformedRequest("The request body is not valid JSON.")
+    errors = [FieldError(field=_field_path(tuple(e["loc"])), message=e["msg"], type=e["type"]) for e in raw]
+    return InvalidInput("The request has invalid fields; see `errors`.", errors=errors)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def on_domain_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, BookingsError)
+        return error_response(request, exc)
+
+    async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return error_response(request, _validation_problem(exc))
+
+    async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+        """Framework-level errors: unknown route, wrong method."""
+        assert isinstance(exc, StarletteHTTPException)
+        title = HTTPStatus(exc.status_code).phrase
+        detail = str(exc.detail) if exc.detail and exc.detail != title else None
+        return problem_response(
+            request, status=exc.status_code, title=title, detail=detail, headers=dict(exc.headers or {})
+        )
+
+    async def on_database_down(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database_unavailable", error=type(exc).__name__)
+        return error_response(request, ServiceUnavailable("The database cannot be reached; retry later."))
+
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled_error", error=type(exc).__name__)
+        return error_response(request, BookingsError("An unexpected error occurred; it has been logged."))
+
+    app.add_exception_handler(BookingsError, on_domain_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(OperationalError, on_database_down)
+    app.add_exception_handler(PoolTimeoutError, on_database_down)
+    app.add_exception_handler(DBAPIError, on_unexpected)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+# OpenAPI ``responses=`` entries, so every route lists the problems it can return.
+_DESCRIPTIONS = {
+    400: "The body is not valid JSON.",
+    401: "Missing, invalid or expired credentials.",
+    403: "The caller may not do this.",
+    404: "Not found, or not visible to the caller.",
+    409: "Conflicts with the current state.",
+    413: "The body is larger than the service accepts.",
+    422: "The input failed validation; `errors` lists the fields.",
+    503: "A dependency is unavailable.",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {
+        status: {
+            "model": Problem,
+            "description": _DESCRIPTIONS[status],
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }

@@ -1,0 +1,18 @@
+"""The base of every model at the edge: camelCase on the wire, unknown fields refused on input."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+
+class ApiModel(BaseModel):
+    """A response model: snake_case in Python, camelCase in JSON."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, from_attributes=True)
+
+
+class ApiInput(BaseModel):
+    """A request body: camelCase only, unknown fields are an error (a body cannot smuggle in ``userId``)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, extra="forbid", str_strip_whitespace=True)

@@ -1,0 +1,58 @@
+"""Prometheus metrics, kept on the app's own registry (so that several apps can live in one test process).
+
+Under ``bookings serve --workers N`` each worker is a process of its own; the CLI then sets
+``PROMETHEUS_MULTIPROC_DIR`` and every scrape aggregates all workers' values.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "bookings_http_requests",
+            "HTTP requests served, by route template and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "bookings_http_request_duration_seconds",
+            "Time from request received to response sent, by route template.",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.bookings_created = Counter("bookings_created", "Bookings created.", registry=self.registry)
+        self.bookings_cancelled = Counter("bookings_cancelled", "Bookings cancelled.", registry=self.registry)
+        self.logins_failed = Counter("bookings_logins_failed", "Failed login attempts.", registry=self.registry)
+
+    def _collecting_registry(self) -> CollectorRegistry:
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            merged = CollectorRegistry()
+            MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
+            return merged
+        return self.registry
+
+    def prometheus_text(self) -> bytes:
+        return generate_latest(self._collecting_registry())
+
+    def snapshot(self) -> dict[str, Any]:
+        """Counters and histogram summaries as plain JSON: ``{name: value}`` or ``{name: [{labels, value}]}``."""
+        out: dict[str, Any] = {}
+        for family in self._collecting_registry().collect():
+            samples = [s for s in family.samples if not s.name.endswith(("_created", "_bucket"))]
+            for sample in samples:
+                if sample.labels:
+                    out.setdefault(sample.name, []).append({"labels": sample.labels, "value": sample.value})
+                else:
+                    out[sample.name] = sample.value
+        return out

@@ -1,0 +1,1 @@
+"""People: users who book, providers who are booked, admins who see everything."""

@@ -1,0 +1,29 @@
+"""Queries on users."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bookings.kit.pagination import PageRequest
+from bookings.users.models import Role, User
+
+
+async def get(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def get_by_email(session: AsyncSession, email: str) -> User | None:
+    result = await session.execute(select(User).where(User.email == email))
+    return result.scalar_one_or_none()
+
+
+async def list_by_role(session: AsyncSession, role: Role | None, page: PageRequest) -> tuple[list[User], int]:
+    query = select(User)
+    if role is not None:
+        query = query.where(User.role == role)
+    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = await session.scalars(query.order_by(User.name, User.id).offset(page.offset).limit(page.limit))
+    return list(rows), total or 0

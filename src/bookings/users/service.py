@@ -1,0 +1,31 @@
+"""What the people domain does: the caller's account and the directory of providers."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bookings.errors import NotAuthenticated
+from bookings.kit.pagination import Page, PageRequest
+from bookings.users import repository
+from bookings.users.models import Role
+from bookings.users.schemas import ProviderOut, UserOut
+
+
+async def me(session: AsyncSession, user_id: uuid.UUID) -> UserOut:
+    user = await repository.get(session, user_id)
+    if user is None:  # the token outlived its account
+        raise NotAuthenticated("The account no longer exists.")
+    return UserOut.model_validate(user)
+
+
+async def providers(session: AsyncSession, paging: PageRequest) -> Page[ProviderOut]:
+    rows, total = await repository.list_by_role(session, Role.PROVIDER, paging)
+    items = [ProviderOut.model_validate(r) for r in rows]
+    return Page(items=items, page=paging.page, limit=paging.limit, total=total)
+
+
+async def everyone(session: AsyncSession, paging: PageRequest) -> Page[UserOut]:
+    rows, total = await repository.list_by_role(session, None, paging)
+    return Page(items=[UserOut.model_validate(r) for r in rows], page=paging.page, limit=paging.limit, total=total)

@@ -1,0 +1,71 @@
+"""Fresh databases for tests: a new PostgreSQL database or SQLite file per run, migrated with Alembic."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from bookings.config import Settings
+from bookings.migrate import upgrade
+
+# Trust auth on the local server; CI brings it up (see .ci/run). A missing server fails the run, never skips it.
+PG_ADMIN_URL = os.environ.get("BOOKINGS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("BOOKINGS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+TABLES = ("bookings", "refresh_tokens", "users")
+
+
+@dataclass
+class TestDatabase:
+    url: str
+    name: str
+
+    def truncate(self) -> None:
+        if self.url.startswith("sqlite"):
+            with sqlite3.connect(self.url.split("///", 1)[1]) as conn:
+                for table in TABLES:
+                    conn.execute(f"DELETE FROM {table}")
+        else:
+            with psycopg.connect(self.url, autocommit=True) as conn:
+                conn.execute(f"TRUNCATE {', '.join(TABLES)} CASCADE")
+
+    def count_bookings(self, provider_id: str | None = None) -> int:
+        where = " WHERE provider_id = ?" if provider_id else ""
+        if self.url.startswith("sqlite"):
+            args = (provider_id.replace("-", ""),) if provider_id else ()
+            with sqlite3.connect(self.url.split("///", 1)[1]) as conn:
+                return int(conn.execute(f"SELECT count(*) FROM bookings{where}", args).fetchone()[0])
+        args_pg = (provider_id,) if provider_id else ()
+        with psycopg.connect(self.url) as conn:
+            row = conn.execute(f"SELECT count(*) FROM bookings{where.replace('?', '%s')}", args_pg).fetchone()
+            assert row is not None
+            return int(row[0])
+
+    def drop(self) -> None:
+        if self.url.startswith("sqlite"):
+            return
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+def create_postgres(migrate: bool = True) -> TestDatabase:
+    name = f"bookings_test_{secrets.token_hex(4)}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    db = TestDatabase(url=f"{base}/{name}", name=name)
+    if migrate:
+        upgrade(Settings(database_url=db.url))
+    return db
+
+
+def create_sqlite(directory: Path, migrate: bool = True) -> TestDatabase:
+    path = directory / f"bookings-{secrets.token_hex(4)}.db"
+    db = TestDatabase(url=f"sqlite:///{path}", name=path.name)
+    if migrate:
+        upgrade(Settings(database_url=db.url))
+    return db
