@@ -17,7 +17,7 @@ import pytest
 from bookings.admin import create_admin
 from bookings.config import Settings
 from tests.support.api import PASSWORD, Account, login
-from tests.support.databases import TestDatabase, create_postgres, create_sqlite
+from tests.support.databases import ScratchDatabase, create_postgres, create_sqlite
 from tests.support.servers import ServerProcess
 
 # Two keys: "k2" signs, "k1" only verifies (a key being rotated out). "k0" is retired: in no ring.
@@ -41,7 +41,7 @@ class Service:
 
     backend: str
     server: ServerProcess
-    db: TestDatabase
+    db: ScratchDatabase
 
     @property
     def url(self) -> str:

@@ -20,7 +20,7 @@ TABLES = ("bookings", "refresh_tokens", "users")
 
 
 @dataclass
-class TestDatabase:
+class ScratchDatabase:
     url: str
     name: str
 
@@ -52,20 +52,20 @@ class TestDatabase:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
-def create_postgres(migrate: bool = True) -> TestDatabase:
+def create_postgres(migrate: bool = True) -> ScratchDatabase:
     name = f"bookings_test_{secrets.token_hex(4)}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    db = TestDatabase(url=f"{base}/{name}", name=name)
+    db = ScratchDatabase(url=f"{base}/{name}", name=name)
     if migrate:
         upgrade(Settings(database_url=db.url))
     return db
 
 
-def create_sqlite(directory: Path, migrate: bool = True) -> TestDatabase:
+def create_sqlite(directory: Path, migrate: bool = True) -> ScratchDatabase:
     path = directory / f"bookings-{secrets.token_hex(4)}.db"
-    db = TestDatabase(url=f"sqlite:///{path}", name=path.name)
+    db = ScratchDatabase(url=f"sqlite:///{path}", name=path.name)
     if migrate:
         upgrade(Settings(database_url=db.url))
     return db
