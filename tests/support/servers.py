@@ -27,6 +27,8 @@ class ServerProcess:
     env: dict[str, str]
     log_path: Path
     workers: int = 1
+    cwd: Path | None = None
+    base_env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
@@ -46,7 +48,9 @@ class ServerProcess:
             str(self.workers),
         ]
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(args, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                args, env={**self.base_env, **self.env}, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT
+            )
         self._wait_ready()
         return self
 

@@ -1,0 +1,53 @@
+"""The access policy as a table: role x relationship -> may see, edit, cancel, create."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy.dialects import sqlite
+
+from bookings.auth.principal import Principal
+from bookings.bookings import policy
+from bookings.bookings.models import Booking
+from bookings.users.models import Role
+
+OWNER, PROVIDER, STRANGER, ADMIN = (uuid.uuid4() for _ in range(4))
+BOOKING = Booking(id=uuid.uuid4(), user_id=OWNER, provider_id=PROVIDER)
+
+
+@pytest.mark.parametrize(
+    ("who", "may_edit", "may_cancel"),
+    [
+        (Principal(OWNER, Role.USER), True, True),
+        (Principal(PROVIDER, Role.PROVIDER), False, True),
+        (Principal(STRANGER, Role.USER), False, False),
+        (Principal(STRANGER, Role.PROVIDER), False, False),
+        (Principal(ADMIN, Role.ADMIN), True, True),
+    ],
+    ids=["owner", "assigned provider", "other user", "other provider", "admin"],
+)
+def test_who_may_change_a_booking(who: Principal, may_edit: bool, may_cancel: bool) -> None:
+    assert policy.can_edit(who, BOOKING) is may_edit
+    assert policy.can_cancel(who, BOOKING) is may_cancel
+
+
+@pytest.mark.parametrize(("role", "allowed"), [(Role.USER, True), (Role.PROVIDER, False), (Role.ADMIN, False)])
+def test_only_users_create_bookings(role: Role, allowed: bool) -> None:
+    assert policy.can_create(Principal(uuid.uuid4(), role)) is allowed
+
+
+def _sql(p: Principal) -> str:
+    return str(policy.visible_to(p).clause.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+
+
+def test_visibility_filters_by_role() -> None:
+    assert "bookings.user_id" in _sql(Principal(OWNER, Role.USER))
+    assert OWNER.hex in _sql(Principal(OWNER, Role.USER))
+    assert "bookings.provider_id" in _sql(Principal(PROVIDER, Role.PROVIDER))
+    assert _sql(Principal(ADMIN, Role.ADMIN)) in ("1", "true")
+
+
+def test_only_the_policy_builds_a_visibility_filter() -> None:
+    with pytest.raises(TypeError):
+        policy.VisibleBookings(Booking.user_id == OWNER, _key=object())
