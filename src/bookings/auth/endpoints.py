@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response, status
 
 from bookings.auth.dependencies import Auth
 from bookings.auth.schemas import LoginIn, RefreshIn, RegisterIn, TokenPair
-from bookings.db import WriteSession
+from bookings.db import ReadSession, WriteSession
 from bookings.errors import problem_responses
 from bookings.users.schemas import UserOut
 
@@ -30,8 +30,8 @@ async def register(body: RegisterIn, session: WriteSession, auth: Auth) -> UserO
     summary="Exchange email and password for tokens",
     responses=problem_responses(400, 401, 413, 422),
 )
-async def login(body: LoginIn, session: WriteSession, auth: Auth) -> TokenPair:
-    return await auth.login(session, body)
+async def login(body: LoginIn, reads: ReadSession, writes: WriteSession, auth: Auth) -> TokenPair:
+    return await auth.login(reads, writes, body)
 
 
 @router.post(

@@ -44,6 +44,8 @@ class AuthService:
     async def register(self, session: AsyncSession, data: RegisterIn, role: Role | None = None) -> User:
         if problems := policy_violations(data.password):
             raise InvalidInput("The password does not meet the policy; see `errors`.", errors=problems)
+        # Hashed before the first query: on SQLite that query takes the write lock, and hashing is slow.
+        password_hash = await self._hasher.hash(data.password)
         email = data.email.lower()
         if await users.get_by_email(session, email) is not None:
             raise EmailTaken("An account with this email already exists.")
@@ -51,7 +53,7 @@ class AuthService:
             email=email,
             name=data.name,
             role=role or Role(data.role),
-            password_hash=await self._hasher.hash(data.password),
+            password_hash=password_hash,
             created_at=self._clock(),
         )
         session.add(user)
@@ -61,14 +63,16 @@ class AuthService:
             raise EmailTaken("An account with this email already exists.") from exc
         return user
 
-    async def login(self, session: AsyncSession, data: LoginIn) -> TokenPair:
-        user = await users.get_by_email(session, data.email.strip().lower())
+    async def login(self, reads: AsyncSession, writes: AsyncSession, data: LoginIn) -> TokenPair:
+        """Check the password on a read session, so that on SQLite the slow hash never holds the write lock."""
+        user = await users.get_by_email(reads, data.email.strip().lower())
         if not await self._hasher.verify(user.password_hash if user else None, data.password) or user is None:
             self._metrics.logins_failed.inc()
             raise NotAuthenticated("The email or password is wrong.")
         if self._hasher.needs_rehash(user.password_hash):
-            user.password_hash = await self._hasher.hash(data.password)
-        return await self._issue(session, user, family_id=uuid.uuid4())
+            new_hash = await self._hasher.hash(data.password)
+            await writes.execute(update(User).where(User.id == user.id).values(password_hash=new_hash))
+        return await self._issue(writes, user, family_id=uuid.uuid4())
 
     async def refresh(self, session: AsyncSession, refresh_token: str) -> TokenPair:
         """Trade a refresh token for a new pair. Each works once: a replayed one revokes its whole family."""

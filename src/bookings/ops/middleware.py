@@ -1,4 +1,4 @@
-"""The outermost layer of every HTTP request: request id, body size cap, access log line, request metrics.
+"""The outermost layer of every HTTP request: request id, access log line, request metrics.
 
 Plain ASGI rather than ``BaseHTTPMiddleware``: it adds no task or copy per request.
 """
@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 import structlog
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -32,17 +33,17 @@ def _request_id(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
-def _content_length(scope: Scope) -> int | None:
+def _declared_length(scope: Scope) -> int:
     for name, value in scope["headers"]:
         if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
+            return int(value) if value.isdigit() else 0
+    return 0
 
 
 class RequestContextMiddleware:
+    """Also caps the request body: a ``Content-Length`` over the cap is refused before reading, and a streamed
+    body is counted as it arrives. Both end as the same 413 problem document."""
+
     def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int) -> None:
         self.app = app
         self.metrics = metrics
@@ -71,16 +72,15 @@ class RequestContextMiddleware:
         async def capped_receive() -> Message:
             nonlocal received
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise PayloadTooLarge(f"The body exceeds {self.max_body_bytes} bytes.")
+            received += len(message.get("body", b""))
+            if received > self.max_body_bytes:
+                # An HTTPException, because FastAPI turns any other error raised while reading a body into a 400.
+                raise HTTPException(413, f"The body is larger than {self.max_body_bytes} bytes.")
             return message
 
         try:
-            declared = _content_length(scope)
-            if declared is not None and declared > self.max_body_bytes:
-                error = PayloadTooLarge(f"The body exceeds {self.max_body_bytes} bytes.")
+            if _declared_length(scope) > self.max_body_bytes:
+                error = PayloadTooLarge(f"The body is larger than {self.max_body_bytes} bytes.")
                 await error_response(Request(scope), error)(scope, receive, send_with_id)
             else:
                 await self.app(scope, capped_receive, send_with_id)
