@@ -64,8 +64,15 @@ class AuthService:
         return user
 
     async def login(self, reads: AsyncSession, writes: AsyncSession, data: LoginIn) -> TokenPair:
-        """Check the password on a read session, so that on SQLite the slow hash never holds the write lock."""
+        """Check the password outside any write transaction: on SQLite the slow hash would hold the write lock.
+
+        The read session is closed before the write session starts, so a login never holds two pooled
+        connections at once (under load, requests holding one while waiting for a second starve the pool).
+        """
         user = await users.get_by_email(reads, data.email.strip().lower())
+        if user is not None:
+            reads.expunge(user)
+        await reads.close()
         if not await self._hasher.verify(user.password_hash if user else None, data.password) or user is None:
             self._metrics.logins_failed.inc()
             raise NotAuthenticated("The email or password is wrong.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookings.auth.principal import Principal
@@ -21,7 +21,9 @@ from bookings.ops.metrics import Metrics
 from bookings.users import repository as users
 from bookings.users.models import Role
 
-OVERLAP_SQLSTATE = "23P01"  # PostgreSQL exclusion_violation
+# PostgreSQL: exclusion_violation, and deadlock_detected, which two inserts of overlapping slots can meet while
+# each waits to see whether the other commits (the database aborts one of them: the loser of the race).
+CONFLICT_SQLSTATES = frozenset({"23P01", "40P01"})
 OVERLAP_TRIGGER_MESSAGE = "booking_overlap"  # raised by the SQLite trigger
 
 
@@ -29,8 +31,8 @@ class BookingNotFound(NotFound):
     title, slug = "Booking not found", "booking-not-found"
 
 
-def _is_overlap(exc: IntegrityError) -> bool:
-    return getattr(exc.orig, "sqlstate", None) == OVERLAP_SQLSTATE or OVERLAP_TRIGGER_MESSAGE in str(exc.orig)
+def _is_overlap(exc: DBAPIError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) in CONFLICT_SQLSTATES or OVERLAP_TRIGGER_MESSAGE in str(exc.orig)
 
 
 class BookingService:
@@ -150,7 +152,7 @@ class BookingService:
         session.add(booking)
         try:
             await session.flush()
-        except IntegrityError as exc:
+        except DBAPIError as exc:
             if _is_overlap(exc):
                 raise SlotTaken("The provider already has a booking that overlaps this time.") from exc
             raise
