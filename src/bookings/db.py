@@ -67,18 +67,23 @@ def make_engine(settings: Settings, *, writer: bool = True) -> AsyncEngine:
 
 
 class Database:
-    """The service's connection to its store: one engine for writes and one for reads (the same on PostgreSQL)."""
+    """The service's connection to its store: an engine for writes and one for reads."""
 
     def __init__(self, settings: Settings) -> None:
         self.writer = make_engine(settings, writer=True)
-        self.reader = make_engine(settings, writer=False) if settings.is_sqlite else self.writer
+        # PostgreSQL reads run in autocommit on the writer's pool: no BEGIN/COMMIT round trips around a SELECT.
+        self.reader = (
+            make_engine(settings, writer=False)
+            if settings.is_sqlite
+            else self.writer.execution_options(isolation_level="AUTOCOMMIT")
+        )
         self.is_sqlite = settings.is_sqlite
         self.write_sessions = async_sessionmaker(self.writer, expire_on_commit=False, autoflush=False)
         self.read_sessions = async_sessionmaker(self.reader, expire_on_commit=False, autoflush=False)
 
     async def dispose(self) -> None:
         await self.writer.dispose()
-        if self.reader is not self.writer:
+        if self.is_sqlite:
             await self.reader.dispose()
 
 
