@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI
@@ -18,6 +20,12 @@ from bookings.bookings.service import BookingService
 from bookings.config import Settings
 from bookings.db import Database
 from bookings.errors import Problem, install_error_handlers
+from bookings.events.bus import bus_from_settings
+from bookings.events.coordination import coordinator_from_settings
+from bookings.events.endpoints import router as events_router
+from bookings.events.hub import Hub
+from bookings.events.outbox import Outbox
+from bookings.events.relay import Relay
 from bookings.kit.time import Clock, utc_now
 from bookings.ops.endpoints import router as metrics_router
 from bookings.ops.health import router as health_router
@@ -38,10 +46,29 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     metrics = Metrics()
     db = Database(settings)
     redis_client = aioredis.from_url(settings.redis_url) if settings.redis_url else None
+    coordinator = coordinator_from_settings(settings)
+    bus = bus_from_settings(settings)
+    outbox = Outbox(coordinator, fault_kill_after_commit=settings.fault_kill_after_commit)
+    relay = Relay(
+        db,
+        bus,
+        coordinator,
+        metrics,
+        clock,
+        poll_seconds=settings.relay_poll_seconds,
+        retention=timedelta(days=settings.event_retention_days),
+    )
+    hub = Hub(bus, metrics)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        background = [asyncio.create_task(relay.run(), name="relay"), asyncio.create_task(hub.run(), name="hub")]
         yield
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        await relay.close()
+        await bus.close()
         await db.dispose()
         if redis_client is not None:
             await redis_client.aclose()
@@ -58,9 +85,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     app.state.redis = redis_client
     app.state.metrics = metrics
     app.state.auth = AuthService(settings, KeyRing.from_settings(settings), PasswordHasher(settings), metrics, clock)
-    app.state.bookings = BookingService(settings, metrics, clock)
+    app.state.bookings = BookingService(settings, outbox, metrics, clock)
+    app.state.hub = hub
+    app.state.relay = relay
 
-    for router in (auth_router, users_router, bookings_router, health_router, metrics_router):
+    for router in (auth_router, users_router, bookings_router, events_router, health_router, metrics_router):
         app.include_router(router)
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)

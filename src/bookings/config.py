@@ -24,6 +24,8 @@ class Settings(BaseSettings):
 
     database_url: str = DEFAULT_SQLITE_URL
     redis_url: str | None = None
+    # Namespace of this deployment's keys in Redis (one Redis may serve several deployments).
+    redis_prefix: str = Field(default="bookings", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
 
     # Tokens. "kid:secret" pairs separated by commas; the first signs, every one verifies.
     # Empty in embedded mode: a ring is generated once and kept beside the SQLite file.
@@ -40,6 +42,14 @@ class Settings(BaseSettings):
     max_booking_minutes: int = Field(default=24 * 60, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     db_pool_size: int = Field(default=10, ge=1)
+
+    # Real-time events.
+    relay_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    event_retention_days: int = Field(default=7, ge=7)
+    ws_queue_size: int = Field(default=1000, ge=1)
+    # Test-only fault injection: the process kills itself right after committing a booking change, before the
+    # relay can publish its event. Never set this outside the crash tests.
+    fault_kill_after_commit: bool = False
 
     log_level: str = "INFO"
     log_json: bool = True

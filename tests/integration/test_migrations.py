@@ -14,11 +14,13 @@ from sqlalchemy.engine import make_url
 from bookings.auth import models as _auth_models  # noqa: F401 - registers the table
 from bookings.bookings import models as _booking_models  # noqa: F401
 from bookings.config import Settings
+from bookings.events import models as _event_models  # noqa: F401
 from bookings.kit.orm import Base
 from bookings.migrate import downgrade, upgrade
 from tests.support.databases import ScratchDatabase, create_postgres, create_sqlite
 
-TABLES = {"users", "refresh_tokens", "bookings"}
+TABLES = {"users", "refresh_tokens", "bookings", "events", "relay_state"}
+FIRST = {"users", "refresh_tokens", "bookings"}
 
 
 def _sync_url(url: str) -> str:
@@ -46,6 +48,8 @@ class TestMigrations:
         settings = Settings(database_url=empty_database.url)
         upgrade(settings)
         assert _tables(empty_database.url) == TABLES
+        downgrade(settings, "0001")
+        assert _tables(empty_database.url) == FIRST
         downgrade(settings, "base")
         assert _tables(empty_database.url) == set()
         upgrade(settings)

@@ -16,6 +16,7 @@ from bookings.migrate import upgrade
 # Trust auth on the local server; CI brings it up (see .ci/run). A missing server fails the run, never skips it.
 PG_ADMIN_URL = os.environ.get("BOOKINGS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BOOKINGS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+# The outbox is left alone: event ids never go back, as in production.
 TABLES = ("bookings", "refresh_tokens", "users")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +94,7 @@ class KeyRing:
             return AccessClaims(
                 user_id=uuid.UUID(claims["sub"]),
                 role=Role(claims["role"]),
-                expires_at=datetime.fromtimestamp(claims["exp"]).astimezone(),
+                expires_at=datetime.fromtimestamp(claims["exp"], UTC),
             )
         except jwt.ExpiredSignatureError as exc:
             raise NotAuthenticated("The access token has expired.") from exc

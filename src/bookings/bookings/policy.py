@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, true
 
 from bookings.auth.principal import Principal
 from bookings.bookings.models import Booking
+from bookings.events.models import Event
 from bookings.users.models import Role
 
 _KEY = object()
@@ -53,3 +54,19 @@ def can_edit(principal: Principal, booking: Booking) -> bool:
 def can_cancel(principal: Principal, booking: Booking) -> bool:
     """Cancelling: the booking's user, its provider, or an admin."""
     return principal.role is Role.ADMIN or principal.user_id in (booking.user_id, booking.provider_id)
+
+
+def visible_events(principal: Principal) -> ColumnElement[bool]:
+    """Events follow their booking: its user, its provider and every admin see them."""
+    match principal.role:
+        case Role.ADMIN:
+            return true()
+        case Role.PROVIDER:
+            return Event.provider_id == principal.user_id
+        case Role.USER:
+            return Event.user_id == principal.user_id
+
+
+def may_receive(principal: Principal, user_id: object, provider_id: object) -> bool:
+    """The same rule for a live event on its way to a connection."""
+    return principal.role is Role.ADMIN or principal.user_id in (user_id, provider_id)

@@ -15,6 +15,8 @@ from bookings.bookings.schemas import BookingCreate, BookingOut, BookingPatch, B
 from bookings.config import Settings
 from bookings.db import after_commit
 from bookings.errors import Conflict, InvalidInput, NotFound, NotPermitted, SlotTaken
+from bookings.events.outbox import Outbox
+from bookings.events.schemas import EventType
 from bookings.kit.pagination import Page, PageRequest
 from bookings.kit.time import Clock
 from bookings.ops.metrics import Metrics
@@ -36,7 +38,8 @@ def _is_overlap(exc: DBAPIError) -> bool:
 
 
 class BookingService:
-    def __init__(self, settings: Settings, metrics: Metrics, clock: Clock) -> None:
+    def __init__(self, settings: Settings, outbox: Outbox, metrics: Metrics, clock: Clock) -> None:
+        self._outbox = outbox
         self._metrics = metrics
         self._clock = clock
         self.longest = timedelta(minutes=settings.max_booking_minutes)
@@ -63,7 +66,7 @@ class BookingService:
         )
         await self._save(session, booking)
         after_commit(session, self._metrics.bookings_created.inc)
-        return BookingOut.model_validate(booking)
+        return self._changed(session, EventType.CREATED, booking, caller, now)
 
     async def get(self, session: AsyncSession, caller: Principal, booking_id: uuid.UUID) -> BookingOut:
         return BookingOut.model_validate(await self._visible(session, caller, booking_id))
@@ -100,7 +103,7 @@ class BookingService:
         booking.version += 1
         booking.updated_at = now
         await self._save(session, booking)
-        return BookingOut.model_validate(booking)
+        return self._changed(session, EventType.UPDATED, booking, caller, now)
 
     async def cancel(
         self, session: AsyncSession, caller: Principal, booking_id: uuid.UUID, reason: str | None
@@ -120,7 +123,17 @@ class BookingService:
         booking.updated_at = now
         await session.flush()
         after_commit(session, self._metrics.bookings_cancelled.inc)
-        return BookingOut.model_validate(booking)
+        return self._changed(session, EventType.CANCELLED, booking, caller, now)
+
+    def _changed(
+        self, session: AsyncSession, event: EventType, booking: Booking, caller: Principal, now: datetime
+    ) -> BookingOut:
+        """Every change appends its event to the outbox, in the change's own transaction."""
+        out = BookingOut.model_validate(booking)
+        self._outbox.record(
+            session, event, out.model_dump(mode="json", by_alias=True), actor_id=caller.user_id, now=now
+        )
+        return out
 
     async def _visible(
         self, session: AsyncSession, caller: Principal, booking_id: uuid.UUID, *, for_update: bool = False

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -34,6 +34,24 @@ class Metrics:
         self.bookings_created = Counter("bookings_created", "Bookings created.", registry=self.registry)
         self.bookings_cancelled = Counter("bookings_cancelled", "Bookings cancelled.", registry=self.registry)
         self.logins_failed = Counter("bookings_logins_failed", "Failed login attempts.", registry=self.registry)
+        self.ws_clients = Gauge(
+            "bookings_ws_clients",
+            "WebSocket clients connected.",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        self.events_published = Counter(
+            "bookings_events_published", "Events published to the bus by the relay.", registry=self.registry
+        )
+        self.events_delivered = Counter(
+            "bookings_events_delivered", "Events sent to WebSocket clients.", registry=self.registry
+        )
+        self.relay_lag = Histogram(
+            "bookings_relay_lag_seconds",
+            "Time from an event's commit to its publication on the bus.",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
 
     def _collecting_registry(self) -> CollectorRegistry:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -1,0 +1,121 @@
+"""``GET /ws``: the live event stream, resumable with ``?since=<id>``.
+
+Close codes: 4401 no, bad or expired token (also sent when the token expires mid-stream); 4400 a malformed
+``since``; 4408 the client read too slowly and its queue filled (reconnect with ``since``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from bookings.auth.keyring import AccessClaims
+from bookings.auth.principal import Principal
+from bookings.auth.service import AuthService
+from bookings.errors import NotAuthenticated
+from bookings.events import repository
+from bookings.events.hub import Hub, Subscriber
+from bookings.ops.metrics import Metrics
+
+router = APIRouter()
+
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_BAD_REQUEST = 4400
+CLOSE_TOO_SLOW = 4408
+
+
+def _token(websocket: WebSocket) -> str:
+    if token := websocket.query_params.get("token"):
+        return token
+    scheme, _, credentials = websocket.headers.get("authorization", "").partition(" ")
+    return credentials if scheme.lower() == "bearer" else ""
+
+
+def _since(websocket: WebSocket) -> int | None:
+    raw = websocket.query_params.get("since")
+    if raw is None:
+        return None
+    if not raw.isdigit() or len(raw) > 18:
+        raise ValueError(raw)
+    return int(raw)
+
+
+class _Stream:
+    """One connection: replay, then live events, until the client leaves, lags, or its token expires."""
+
+    def __init__(self, websocket: WebSocket, subscriber: Subscriber, metrics: Metrics) -> None:
+        self.websocket = websocket
+        self.subscriber = subscriber
+        self.metrics = metrics
+        self.last_id = 0
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if message["id"] <= self.last_id:
+            return  # already sent (the seam between replay and live)
+        await self.websocket.send_text(json.dumps(message, separators=(",", ":")))
+        self.last_id = message["id"]
+        self.metrics.events_delivered.inc()
+
+    async def live(self) -> None:
+        while True:
+            await self.send(await self.subscriber.queue.get())
+
+    async def until_client_leaves(self) -> None:
+        with contextlib.suppress(WebSocketDisconnect):
+            while True:
+                message = await self.websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+
+    async def run(self, claims: AccessClaims) -> None:
+        remaining = (claims.expires_at - datetime.now(UTC)).total_seconds()
+        tasks = {
+            asyncio.create_task(self.live()): None,
+            asyncio.create_task(self.until_client_leaves()): None,
+            asyncio.create_task(self.subscriber.overflowed.wait()): (CLOSE_TOO_SLOW, "too slow; reconnect with since"),
+            asyncio.create_task(asyncio.sleep(max(0.0, remaining))): (CLOSE_UNAUTHORIZED, "token expired"),
+        }
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        for task in done:
+            close = tasks[task]
+            if task.exception() is None and close is not None:
+                with contextlib.suppress(Exception):
+                    await self.websocket.close(code=close[0], reason=close[1])
+
+
+@router.websocket("/ws")
+async def stream(websocket: WebSocket) -> None:
+    app = websocket.app
+    auth: AuthService = app.state.auth
+    hub: Hub = app.state.hub
+    await websocket.accept()
+    try:
+        claims = auth.authenticate(_token(websocket))
+        since = _since(websocket)
+    except NotAuthenticated:
+        await websocket.close(code=CLOSE_UNAUTHORIZED, reason="unauthorized")
+        return
+    except ValueError:
+        await websocket.close(code=CLOSE_BAD_REQUEST, reason="since must be a non-negative integer")
+        return
+    principal = Principal(user_id=claims.user_id, role=claims.role)
+    subscriber = Subscriber(principal, app.state.settings.ws_queue_size)
+    hub.add(subscriber)  # live events queue up from here, so the replay below leaves no gap
+    connection = _Stream(websocket, subscriber, app.state.metrics)
+    try:
+        if since is not None:
+            connection.last_id = since
+            async for event in repository.missed(app.state.db, principal, since):
+                await connection.send(event.public())
+        await connection.run(claims)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        hub.remove(subscriber)

@@ -1,0 +1,82 @@
+"""This instance's WebSocket connections, and the fan-out of each event to the ones allowed to see it."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict
+from typing import Any
+
+import structlog
+
+from bookings.auth.principal import Principal
+from bookings.bookings import policy
+from bookings.events.bus import EventBus
+from bookings.events.schemas import Envelope
+from bookings.ops.metrics import Metrics
+from bookings.users.models import Role
+
+log = structlog.get_logger("bookings.hub")
+
+
+class Subscriber:
+    """One connection's bounded queue of events to send.
+
+    A client that reads too slowly fills its queue; it is then marked ``overflowed`` and cut off (it can
+    reconnect with ``?since=``), so one slow client never grows the server's memory without bound.
+    """
+
+    def __init__(self, principal: Principal, max_queued: int) -> None:
+        self.principal = principal
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=max_queued)
+        self.overflowed = asyncio.Event()
+
+    def offer(self, message: dict[str, Any]) -> None:
+        if self.overflowed.is_set():
+            return
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            self.overflowed.set()
+
+
+class Hub:
+    def __init__(self, bus: EventBus, metrics: Metrics) -> None:
+        self._bus = bus
+        self._metrics = metrics
+        self._by_user: dict[uuid.UUID, set[Subscriber]] = defaultdict(set)
+        self._admins: set[Subscriber] = set()
+
+    def add(self, subscriber: Subscriber) -> None:
+        if subscriber.principal.role is Role.ADMIN:
+            self._admins.add(subscriber)
+        else:
+            self._by_user[subscriber.principal.user_id].add(subscriber)
+        self._metrics.ws_clients.inc()
+
+    def remove(self, subscriber: Subscriber) -> None:
+        if subscriber.principal.role is Role.ADMIN:
+            self._admins.discard(subscriber)
+        else:
+            group = self._by_user.get(subscriber.principal.user_id)
+            if group is not None:
+                group.discard(subscriber)
+                if not group:
+                    del self._by_user[subscriber.principal.user_id]
+        self._metrics.ws_clients.dec()
+
+    def dispatch(self, event: Envelope) -> None:
+        audience = self._admins | self._by_user.get(event.user_id, set()) | self._by_user.get(event.provider_id, set())
+        message = event.public()
+        for subscriber in audience:
+            # The index already routes by user; the policy has the last word.
+            if policy.may_receive(subscriber.principal, event.user_id, event.provider_id):
+                subscriber.offer(message)
+
+    async def run(self) -> None:
+        """Feed every event from the bus to this instance's connections, until cancelled."""
+        async for event in self._bus.subscribe():
+            try:
+                self.dispatch(event)
+            except Exception:  # one bad event must not stop the feed
+                log.exception("dispatch_failed", event_id=event.id)

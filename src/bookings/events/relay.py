@@ -1,0 +1,163 @@
+"""The relay: gives committed events their public ids, in commit order, and publishes them to the bus.
+
+One relay leads at a time (see ``coordination``). Each round it (1) numbers the events that have committed
+since the last round, in one short transaction, and (2) publishes every numbered event above the bookmark in
+``relay_state``, then moves the bookmark. A crash between (1) and (2), or a bus that is down, only delays
+publication: the next round, here or on the instance that takes over, publishes from the bookmark.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime, timedelta
+from typing import cast
+
+import structlog
+from sqlalchemy import Table, bindparam, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bookings.db import Database
+from bookings.events.bus import EventBus
+from bookings.events.coordination import Coordinator
+from bookings.events.models import Event, RelayState
+from bookings.events.schemas import Envelope
+from bookings.kit.time import Clock
+from bookings.ops.metrics import Metrics
+
+log = structlog.get_logger("bookings.relay")
+
+BATCH = 500
+RELAY_NAME = "bus"
+
+
+def _envelope(row: Event) -> Envelope:
+    assert row.id is not None
+    return Envelope(
+        id=row.id,
+        event=row.type,
+        data=row.data,
+        occurred_at=row.occurred_at,
+        user_id=row.user_id,
+        provider_id=row.provider_id,
+    )
+
+
+class Relay:
+    def __init__(
+        self,
+        db: Database,
+        bus: EventBus,
+        coordinator: Coordinator,
+        metrics: Metrics,
+        clock: Clock,
+        *,
+        poll_seconds: float = 1.0,
+        retention: timedelta = timedelta(days=7),
+    ) -> None:
+        self._db = db
+        self._bus = bus
+        self._coordinator = coordinator
+        self._metrics = metrics
+        self._clock = clock
+        self._poll = poll_seconds
+        self._retention = retention
+        self._last_prune: datetime | None = None
+
+    async def run(self) -> None:
+        """Lead when allowed, and relay until cancelled."""
+        while True:
+            await self._coordinator.lead()
+            try:
+                await self._relay_while_leading()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("relay_failed")
+                await asyncio.sleep(self._poll)
+
+    async def _relay_while_leading(self) -> None:
+        checked = asyncio.get_running_loop().time()
+        while True:
+            await self.relay_once()
+            await self._coordinator.wait_for_events(self._poll)
+            now = asyncio.get_running_loop().time()
+            if now - checked >= self._poll:
+                checked = now
+                if not await self._coordinator.still_leading():
+                    log.warning("relay_lost_lead")
+                    return
+                await self._prune()
+
+    async def relay_once(self) -> int:
+        """One round: number what committed, then publish what is numbered. Returns how many were published."""
+        while await self._number():
+            pass
+        published = 0
+        while batch := await self._unpublished():
+            try:
+                await self._bus.publish(batch)
+            except Exception as exc:
+                log.warning("bus_publish_failed", error=type(exc).__name__, pending=len(batch))
+                await asyncio.sleep(self._poll / 2)
+                return published
+            await self._advance(batch[-1].id)
+            now = self._clock()
+            for event in batch:
+                self._metrics.relay_lag.observe(max(0.0, (now - event.occurred_at).total_seconds()))
+            self._metrics.events_published.inc(len(batch))
+            published += len(batch)
+        return published
+
+    async def _number(self) -> int:
+        async with self._db.write_sessions() as session, session.begin():
+            seqs = list(
+                await session.scalars(select(Event.seq).where(Event.id.is_(None)).order_by(Event.seq).limit(BATCH))
+            )
+            if not seqs:
+                return 0
+            # Never below the bookmark: once old events are pruned, ids must still not start over.
+            top = max(
+                await session.scalar(select(func.coalesce(func.max(Event.id), 0))) or 0, await self._bookmark(session)
+            )
+            params = [{"s": seq, "i": top + n} for n, seq in enumerate(seqs, start=1)]
+            table = cast(Table, Event.__table__)
+            await session.execute(update(table).where(table.c.seq == bindparam("s")).values(id=bindparam("i")), params)
+            return len(seqs)
+
+    async def _unpublished(self) -> list[Envelope]:
+        async with self._db.read_sessions() as session:
+            mark = await self._bookmark(session)
+            rows = await session.scalars(
+                select(Event).where(Event.id.is_not(None), Event.id > mark).order_by(Event.id).limit(BATCH)
+            )
+            return [_envelope(row) for row in rows]
+
+    @staticmethod
+    async def _bookmark(session: AsyncSession) -> int:
+        mark = await session.scalar(select(RelayState.published_through).where(RelayState.name == RELAY_NAME))
+        return mark or 0
+
+    async def _advance(self, through: int) -> None:
+        async with self._db.write_sessions() as session, session.begin():
+            insert = sqlite_insert if self._db.is_sqlite else pg_insert
+            stmt = insert(RelayState).values(name=RELAY_NAME, published_through=through)
+            await session.execute(
+                stmt.on_conflict_do_update(index_elements=["name"], set_={"published_through": through})
+            )
+
+    async def _prune(self) -> None:
+        """Drop published events past retention, at most once an hour."""
+        now = self._clock()
+        if self._last_prune and now - self._last_prune < timedelta(hours=1):
+            return
+        self._last_prune = now
+        async with self._db.write_sessions() as session, session.begin():
+            mark = await self._bookmark(session)
+            await session.execute(delete(Event).where(Event.occurred_at < now - self._retention, Event.id <= mark))
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._coordinator.close()

@@ -1,0 +1,306 @@
+"""Real-time events end to end: two API instances on PostgreSQL and Redis, real WebSocket clients."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+
+from tests.conftest import SIGNING_KEY, TEST_ENV
+from tests.support.api import Account, account, book, future_slot
+from tests.support.databases import ScratchDatabase, create_postgres, create_sqlite
+from tests.support.redis_server import RedisServer
+from tests.support.servers import ServerProcess
+from tests.support.ws import EventClient
+
+
+@dataclass
+class Cluster:
+    db: ScratchDatabase
+    redis: RedisServer
+    env: dict[str, str]
+    tmp: Path
+    servers: list[ServerProcess]
+
+    def url(self, index: int) -> str:
+        return self.servers[index].url
+
+    def start(self, name: str, **extra: str) -> ServerProcess:
+        server = ServerProcess(env={**self.env, **extra}, log_path=self.tmp / f"{name}.log").start()
+        self.servers.append(server)
+        return server
+
+
+def _cluster(tmp: Path) -> Cluster:
+    db = create_postgres()
+    redis = RedisServer(tmp).start()
+    env = {
+        **TEST_ENV,
+        "BOOKINGS_DATABASE_URL": db.url,
+        "BOOKINGS_REDIS_URL": redis.url,
+        "BOOKINGS_REDIS_PREFIX": f"test-{secrets.token_hex(4)}",
+        "BOOKINGS_RELAY_POLL_SECONDS": "0.5",
+    }
+    return Cluster(db=db, redis=redis, env=env, tmp=tmp, servers=[])
+
+
+def _teardown(cluster: Cluster) -> None:
+    for server in cluster.servers:
+        server.stop()
+    cluster.redis.stop()
+    cluster.db.drop()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """Instances A and B behind no balancer: tests pick which one each client talks to."""
+    cluster = _cluster(tmp_path_factory.mktemp("cluster"))
+    cluster.start("a")
+    cluster.start("b")
+    yield cluster
+    _teardown(cluster)
+
+
+async def _accounts(url: str, *roles: str) -> list[Account]:
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        return list(await asyncio.gather(*(account(client, role) for role in roles)))
+
+
+async def _admin(cluster: Cluster) -> Account:
+    from bookings.admin import create_admin
+    from bookings.config import Settings
+
+    email = f"admin-{secrets.token_hex(4)}@example.com"
+    settings = Settings(
+        database_url=cluster.db.url,
+        jwt_keys=cluster.env["BOOKINGS_JWT_KEYS"],
+        argon2_time_cost=1,
+        argon2_memory_cost_kib=1024,
+        argon2_parallelism=1,
+    )
+    admin_id = await create_admin(settings, email=email, password="Str0ng-Passw0rd!", name="Admin")
+    async with httpx.AsyncClient(base_url=cluster.url(0)) as client:
+        tokens = (await client.post("/v1/auth/login", json={"email": email, "password": "Str0ng-Passw0rd!"})).json()
+    return Account(str(admin_id), email, "admin", tokens["accessToken"], tokens["refreshToken"])
+
+
+class TestFanOutAcrossInstances:
+    async def test_provider_on_b_gets_a_booking_made_on_a_within_a_second(self, cluster: Cluster) -> None:
+        user, provider, stranger = await _accounts(cluster.url(0), "user", "provider", "user")
+        admin = await _admin(cluster)
+        async with (
+            EventClient(cluster.url(1), provider.token) as on_b,
+            EventClient(cluster.url(1), stranger.token) as stranger_ws,
+            EventClient(cluster.url(0), admin.token) as admin_ws,
+        ):
+            await asyncio.sleep(0.3)  # the sockets are registered
+            async with httpx.AsyncClient(base_url=cluster.url(0)) as api:
+                started = time.monotonic()
+                created = await book(api, user, provider)
+            assert created.status_code == 201
+            (event,) = await on_b.wait_for(1, within=1.0)
+            assert time.monotonic() - started < 1.0
+            assert event["event"] == "booking.created"
+            assert event["data"]["id"] == created.json()["id"]
+            assert event["data"] == created.json()
+            assert (await admin_ws.wait_for(1))[0]["id"] == event["id"]
+            await asyncio.sleep(0.5)
+            assert stranger_ws.events == []
+
+    async def test_updates_and_cancellations_follow_in_order(self, cluster: Cluster) -> None:
+        user, provider = await _accounts(cluster.url(0), "user", "provider")
+        async with EventClient(cluster.url(1), user.token) as ws:
+            await asyncio.sleep(0.3)
+            async with httpx.AsyncClient(base_url=cluster.url(0)) as api:
+                booking = (await book(api, user, provider)).json()
+                start, end = future_slot()
+                await api.patch(
+                    f"/v1/bookings/{booking['id']}", json={"startTime": start, "endTime": end}, headers=user.headers
+                )
+                await api.post(f"/v1/bookings/{booking['id']}/cancel", headers=user.headers)
+            events = await ws.wait_for(3)
+        assert [e["event"] for e in events] == ["booking.created", "booking.updated", "booking.cancelled"]
+        assert ws.ids() == sorted(ws.ids())
+        assert events[1]["data"]["startTime"] == start
+
+
+class TestResume:
+    async def test_reconnect_with_since_gets_exactly_what_was_missed_then_live(self, cluster: Cluster) -> None:
+        user, provider, other_provider = await _accounts(cluster.url(0), "user", "provider", "provider")
+        async with httpx.AsyncClient(base_url=cluster.url(0)) as api:
+            async with EventClient(cluster.url(1), provider.token) as ws:
+                await asyncio.sleep(0.3)
+                await book(api, user, provider)
+                last_seen = (await ws.wait_for(1))[-1]["id"]
+            made = []
+            for i in range(30):  # 20 for this provider, 10 it must not see
+                target = provider if i % 3 != 2 else other_provider
+                response = await book(api, user, target)
+                if target is provider:
+                    made.append(response.json()["id"])
+            assert len(made) == 20
+            async with EventClient(cluster.url(1), provider.token, since=last_seen) as ws:
+                replayed = await ws.wait_for(20)
+                live = (await book(api, user, provider)).json()["id"]
+                events = await ws.wait_for(21)
+                await asyncio.sleep(0.5)
+        assert [e["data"]["id"] for e in events[:20]] == made
+        assert events[20]["data"]["id"] == live
+        assert len(ws.events) == 21, "no duplicate at the seam"
+        assert ws.ids() == sorted(set(ws.ids()))
+        assert replayed[0]["id"] > last_seen
+
+
+def _token(user_id: str, *, expires_in: float) -> str:
+    now = time.time()
+    claims = {"sub": user_id, "role": "user", "iss": "bookings", "iat": int(now), "exp": int(now + expires_in)}
+    return jwt.encode(claims, SIGNING_KEY[1], algorithm="HS256", headers={"kid": SIGNING_KEY[0]})
+
+
+class TestSocketAuth:
+    @pytest.mark.parametrize("token", ["", "garbage", "expired"])
+    async def test_bad_credentials_close_with_4401(self, cluster: Cluster, token: str) -> None:
+        (user,) = await _accounts(cluster.url(0), "user")
+        value = _token(user.id, expires_in=-30) if token == "expired" else token
+        async with EventClient(cluster.url(0), value) as ws:
+            assert await ws.closed() == 4401
+
+    async def test_the_socket_closes_when_its_token_expires(self, cluster: Cluster) -> None:
+        (user,) = await _accounts(cluster.url(0), "user")
+        async with EventClient(cluster.url(0), _token(user.id, expires_in=2)) as ws:
+            assert await ws.closed(within=5) == 4401
+
+    async def test_bearer_header_works_for_services(self, cluster: Cluster) -> None:
+        import websockets
+
+        user, provider = await _accounts(cluster.url(0), "user", "provider")
+        url = cluster.url(1).replace("http://", "ws://") + "/ws"
+        async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {provider.token}"}) as ws:
+            await asyncio.sleep(0.3)
+            async with httpx.AsyncClient(base_url=cluster.url(0)) as api:
+                booking = (await book(api, user, provider)).json()
+            async with asyncio.timeout(3):
+                message = await ws.recv()
+        assert booking["id"] in message
+
+    async def test_nobody_receives_another_users_events(self, cluster: Cluster) -> None:
+        users = await _accounts(cluster.url(0), *["user"] * 5)
+        providers = await _accounts(cluster.url(0), *["provider"] * 3)
+        rng = random.Random(7)
+        clients = [EventClient(cluster.url(i % 2), a.token) for i, a in enumerate(users + providers)]
+        for client in clients:
+            await client.__aenter__()
+        try:
+            await asyncio.sleep(0.5)
+            expected: dict[str, set[str]] = {a.id: set() for a in users + providers}
+            async with httpx.AsyncClient(base_url=cluster.url(0), timeout=30) as api:
+                made = 0
+                while made < 200:
+                    user, provider = rng.choice(users), rng.choice(providers)
+                    response = await book(api, user, provider)
+                    assert response.status_code == 201, response.text
+                    expected[user.id].add(response.json()["id"])
+                    expected[provider.id].add(response.json()["id"])
+                    made += 1
+            for client, who in zip(clients, users + providers, strict=True):
+                await client.wait_for(len(expected[who.id]), within=10)
+            await asyncio.sleep(0.5)
+            for client, who in zip(clients, users + providers, strict=True):
+                received = {e["data"]["id"] for e in client.events}
+                assert received == expected[who.id], who.role
+                assert len(client.events) == len(received), "each event once"
+        finally:
+            for client in clients:
+                await client.__aexit__(None, None, None)
+
+
+@pytest.fixture
+def fresh_cluster(tmp_path: Path) -> Iterator[Cluster]:
+    """A cluster of its own, with no instance started yet: the test starts them as it needs."""
+    cluster = _cluster(tmp_path)
+    yield cluster
+    _teardown(cluster)
+
+
+class TestNoLostEvents:
+    async def test_an_event_committed_just_before_a_crash_is_delivered_once(self, fresh_cluster: Cluster) -> None:
+        cluster = fresh_cluster
+        crashing = cluster.start("a-crashing", BOOKINGS_FAULT_KILL_AFTER_COMMIT="true")  # leads the relay
+        survivor = cluster.start("b")
+        user, provider = await _accounts(survivor.url, "user", "provider")
+        async with EventClient(survivor.url, provider.token) as ws:
+            await asyncio.sleep(0.3)
+            slot = future_slot()
+            async with httpx.AsyncClient(base_url=crashing.url) as api:
+                with pytest.raises(httpx.TransportError):  # the process dies before it can answer
+                    await book(api, user, provider, slot)
+            assert crashing.process is not None
+            assert crashing.process.wait(timeout=5) == -9
+            assert cluster.db.count_bookings(provider.id) == 1  # committed
+            (event,) = await ws.wait_for(1, within=10)
+            assert event["event"] == "booking.created"
+            cluster.servers.remove(crashing)
+            cluster.start("a-restarted")
+            await asyncio.sleep(2)
+            assert [e["id"] for e in ws.events] == [event["id"]], "exactly once"
+
+    async def test_an_event_committed_while_redis_is_down_arrives_when_it_is_back(self, fresh_cluster: Cluster) -> None:
+        cluster = fresh_cluster
+        cluster.start("a")
+        cluster.start("b")
+        user, provider = await _accounts(cluster.url(0), "user", "provider")
+        async with EventClient(cluster.url(1), provider.token) as ws:
+            await asyncio.sleep(0.3)
+            cluster.redis.stop()
+            async with httpx.AsyncClient(base_url=cluster.url(0)) as api:
+                created = await book(api, user, provider)
+            assert created.status_code == 201  # Redis is not needed to book
+            await asyncio.sleep(1.5)
+            assert ws.events == []
+            cluster.redis = RedisServer(cluster.tmp, port=cluster.redis.port).start()
+            (event,) = await ws.wait_for(1, within=15)
+            assert event["data"]["id"] == created.json()["id"]
+            await asyncio.sleep(1.5)
+            assert len(ws.events) == 1, "exactly once"
+
+
+@pytest.fixture
+def embedded_db(tmp_path: Path) -> ScratchDatabase:
+    return create_sqlite(tmp_path)
+
+
+class TestNoLostEventsEmbedded:
+    async def test_a_crash_after_commit_is_made_good_by_the_restarted_process(
+        self, embedded_db: ScratchDatabase, tmp_path: Path
+    ) -> None:
+        env = {**TEST_ENV, "BOOKINGS_DATABASE_URL": embedded_db.url}
+        crashing = ServerProcess(env={**env, "BOOKINGS_FAULT_KILL_AFTER_COMMIT": "true"}, log_path=tmp_path / "a.log")
+        crashing.start()
+        user, provider = await _accounts(crashing.url, "user", "provider")
+        async with EventClient(crashing.url, provider.token) as ws:
+            await asyncio.sleep(0.2)
+            async with httpx.AsyncClient(base_url=crashing.url) as api:
+                with pytest.raises(httpx.TransportError):
+                    await book(api, user, provider)
+            assert await ws.closed() is not None
+        assert crashing.process is not None
+        assert crashing.process.wait(timeout=5) == -9
+        assert ws.events == []  # it died before publishing
+        assert embedded_db.count_bookings(provider.id) == 1
+        restarted = ServerProcess(env=env, log_path=tmp_path / "b.log", port=crashing.port).start()
+        try:
+            async with EventClient(restarted.url, provider.token, since=0) as ws:
+                (event,) = await ws.wait_for(1)
+                await asyncio.sleep(0.5)
+                assert len(ws.events) == 1
+            assert event["event"] == "booking.created"
+        finally:
+            restarted.stop()
