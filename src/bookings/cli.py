@@ -37,6 +37,8 @@ def serve(
         workers=workers,
         access_log=False,
         proxy_headers=True,
+        ws_ping_interval=settings.ws_ping_seconds,
+        ws_ping_timeout=settings.ws_ping_seconds,
         log_level=settings.log_level.lower(),
     )
 

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     relay_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     event_retention_days: int = Field(default=7, ge=7)
     ws_queue_size: int = Field(default=1000, ge=1)
+    # WebSocket pings keep idle connections open through proxies, and find dead peers.
+    ws_ping_seconds: float = Field(default=20.0, gt=0)
     # Test-only fault injection: the process kills itself right after committing a booking change, before the
     # relay can publish its event. Never set this outside the crash tests.
     fault_kill_after_commit: bool = False

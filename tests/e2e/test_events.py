@@ -114,6 +114,10 @@ class TestFanOutAcrossInstances:
             assert (await admin_ws.wait_for(1))[0]["id"] == event["id"]
             await asyncio.sleep(0.5)
             assert stranger_ws.events == []
+            async with httpx.AsyncClient(base_url=cluster.url(1)) as ops:
+                metrics = (await ops.get("/metrics")).json()
+            assert metrics["bookings_ws_clients"] >= 2
+            assert metrics["bookings_events_delivered_total"] >= 1
 
     async def test_updates_and_cancellations_follow_in_order(self, cluster: Cluster) -> None:
         user, provider = await _accounts(cluster.url(0), "user", "provider")

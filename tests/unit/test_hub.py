@@ -1,0 +1,73 @@
+"""The hub's fan-out: each event reaches its booking's user, its provider and the admins, and no one else."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from bookings.auth.principal import Principal
+from bookings.events.bus import MemoryBus
+from bookings.events.hub import Hub, Subscriber
+from bookings.events.schemas import Envelope
+from bookings.ops.metrics import Metrics
+from bookings.users.models import Role
+
+USER, PROVIDER, OTHER_USER, OTHER_PROVIDER, ADMIN = (uuid.uuid4() for _ in range(5))
+
+
+def _event(event_id: int, user: uuid.UUID = USER, provider: uuid.UUID = PROVIDER) -> Envelope:
+    return Envelope(
+        id=event_id,
+        event="booking.created",
+        data={"id": str(uuid.uuid4())},
+        occurred_at=datetime(2030, 1, 1, tzinfo=UTC),
+        user_id=user,
+        provider_id=provider,
+    )
+
+
+def _hub_with(*principals: Principal, max_queued: int = 10) -> tuple[Hub, list[Subscriber], Metrics]:
+    metrics = Metrics()
+    hub = Hub(MemoryBus(), metrics)
+    subscribers = [Subscriber(p, max_queued) for p in principals]
+    for subscriber in subscribers:
+        hub.add(subscriber)
+    return hub, subscribers, metrics
+
+
+def test_an_event_reaches_its_user_provider_and_admins_only() -> None:
+    hub, subs, _ = _hub_with(
+        Principal(USER, Role.USER),
+        Principal(PROVIDER, Role.PROVIDER),
+        Principal(OTHER_USER, Role.USER),
+        Principal(OTHER_PROVIDER, Role.PROVIDER),
+        Principal(ADMIN, Role.ADMIN),
+    )
+    hub.dispatch(_event(1))
+    assert [s.queue.qsize() for s in subs] == [1, 1, 0, 0, 1]
+    message = subs[0].queue.get_nowait()
+    assert set(message) == {"id", "event", "data", "occurredAt"}
+    assert message["occurredAt"] == "2030-01-01T00:00:00Z"
+
+
+def test_every_connection_of_a_user_gets_the_event() -> None:
+    hub, subs, _ = _hub_with(Principal(USER, Role.USER), Principal(USER, Role.USER))
+    hub.dispatch(_event(1))
+    assert [s.queue.qsize() for s in subs] == [1, 1]
+
+
+def test_a_client_that_falls_behind_is_marked_and_stops_growing() -> None:
+    hub, (slow,), _ = _hub_with(Principal(USER, Role.USER), max_queued=3)
+    for event_id in range(1, 10):
+        hub.dispatch(_event(event_id))
+    assert slow.overflowed.is_set()
+    assert slow.queue.qsize() == 3
+
+
+def test_removed_connections_get_nothing_and_the_gauge_follows() -> None:
+    hub, (sub,), metrics = _hub_with(Principal(USER, Role.USER))
+    assert metrics.ws_clients._value.get() == 1
+    hub.remove(sub)
+    hub.dispatch(_event(1))
+    assert sub.queue.qsize() == 0
+    assert metrics.ws_clients._value.get() == 0
