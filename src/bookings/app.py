@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI
@@ -33,6 +34,7 @@ from bookings.ops.logging import configure_logging
 from bookings.ops.metrics import Metrics
 from bookings.ops.middleware import RequestContextMiddleware
 from bookings.users.endpoints import router as users_router
+from bookings.web.endpoints import router as web_router
 
 DESCRIPTION = """
 Book time with providers. Users book, providers see what is booked with them, admins see everything.
@@ -89,7 +91,15 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     app.state.hub = hub
     app.state.relay = relay
 
-    for router in (auth_router, users_router, bookings_router, events_router, health_router, metrics_router):
+    for router in (
+        auth_router,
+        users_router,
+        bookings_router,
+        events_router,
+        health_router,
+        metrics_router,
+        web_router,
+    ):
         app.include_router(router)
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
@@ -98,13 +108,19 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
 
 
 def _register_problem_schema(app: FastAPI) -> None:
-    """Make ``Problem`` a named component even before any route references it through ``responses=``."""
+    """Add ``Problem`` (and ``FieldError``) to the components that every route's error responses refer to.
+
+    The routes name the schema by reference rather than by model, so that problems are documented only as
+    ``application/problem+json``, the one media type they are sent with.
+    """
     original = app.openapi
 
-    def openapi() -> dict[str, object]:
+    def openapi() -> dict[str, Any]:
         schema = original()
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        components.setdefault("Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}"))
+        problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(problem.pop("$defs", {}))
+        components["Problem"] = problem
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

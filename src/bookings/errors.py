@@ -182,6 +182,12 @@ def _validation_problem(exc: RequestValidationError) -> BookingsError:
     return InvalidInput("The request has invalid fields; see `errors`.", errors=errors)
 
 
+# Framework errors that mean what one of ours means are answered as ours (same ``type`` and ``title``).
+_FRAMEWORK_EQUIVALENTS: dict[int, type[BookingsError]] = {
+    error.status: error for error in (MalformedRequest, NotFound, PayloadTooLarge)
+}
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_domain_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, BookingsError)
@@ -192,12 +198,20 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(request, _validation_problem(exc))
 
     async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
-        """Framework-level errors: unknown route, wrong method."""
+        """Framework-level errors: unknown route, wrong method, a body that could not be read or is too big."""
         assert isinstance(exc, StarletteHTTPException)
-        title = HTTPStatus(exc.status_code).phrase
-        detail = str(exc.detail) if exc.detail and exc.detail != title else None
+        detail = str(exc.detail) if exc.detail and exc.detail != HTTPStatus(exc.status_code).phrase else None
+        if (same := _FRAMEWORK_EQUIVALENTS.get(exc.status_code)) is not None:
+            # One problem type per meaning: a streamed body over the cap (the middleware's HTTPException) is the
+            # same 413 as a Content-Length over it, an unreadable body (FastAPI's "There was an error parsing the
+            # body") the same 400 as invalid JSON, and an unknown route the same 404 as an unknown booking.
+            return error_response(request, same(detail))
         return problem_response(
-            request, status=exc.status_code, title=title, detail=detail, headers=dict(exc.headers or {})
+            request,
+            status=exc.status_code,
+            title=HTTPStatus(exc.status_code).phrase,
+            detail=detail,
+            headers=dict(exc.headers or {}),
         )
 
     async def on_database_down(request: Request, exc: Exception) -> JSONResponse:
@@ -233,7 +247,6 @@ _DESCRIPTIONS = {
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {
         status: {
-            "model": Problem,
             "description": _DESCRIPTIONS[status],
             "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }

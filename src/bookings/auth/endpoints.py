@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1/auth", tags=["auth"])
     status_code=status.HTTP_201_CREATED,
     operation_id="register",
     summary="Create an account (user or provider)",
-    responses=problem_responses(400, 409, 413, 422),
+    responses=problem_responses(400, 409, 413, 422, 503),
 )
 async def register(body: RegisterIn, session: WriteSession, auth: Auth) -> UserOut:
     return UserOut.model_validate(await auth.register(session, body))
@@ -28,7 +28,7 @@ async def register(body: RegisterIn, session: WriteSession, auth: Auth) -> UserO
     "/login",
     operation_id="login",
     summary="Exchange email and password for tokens",
-    responses=problem_responses(400, 401, 413, 422),
+    responses=problem_responses(400, 401, 413, 422, 503),
 )
 async def login(body: LoginIn, reads: ReadSession, writes: WriteSession, auth: Auth) -> TokenPair:
     return await auth.login(reads, writes, body)
@@ -38,7 +38,7 @@ async def login(body: LoginIn, reads: ReadSession, writes: WriteSession, auth: A
     "/refresh",
     operation_id="refreshTokens",
     summary="Exchange a refresh token for a new pair (each works once)",
-    responses=problem_responses(400, 401, 413, 422),
+    responses=problem_responses(400, 401, 413, 422, 503),
 )
 async def refresh(body: RefreshIn, session: WriteSession, auth: Auth) -> TokenPair:
     return await auth.refresh(session, body.refresh_token)
@@ -49,7 +49,7 @@ async def refresh(body: RefreshIn, session: WriteSession, auth: Auth) -> TokenPa
     status_code=status.HTTP_204_NO_CONTENT,
     operation_id="logout",
     summary="Revoke a refresh token and every token rotated from it",
-    responses=problem_responses(400, 413, 422),
+    responses=problem_responses(400, 413, 422, 503),
 )
 async def logout(body: RefreshIn, session: WriteSession, auth: Auth) -> Response:
     await auth.logout(session, body.refresh_token)

@@ -22,7 +22,7 @@ router = APIRouter(prefix="/v1/bookings", tags=["bookings"])
     status_code=status.HTTP_201_CREATED,
     operation_id="createBooking",
     summary="Book a provider for a time slot",
-    responses=problem_responses(400, 401, 403, 409, 413, 422),
+    responses=problem_responses(400, 401, 403, 409, 413, 422, 503),
 )
 async def create(
     body: BookingCreate, caller: Caller, session: WriteSession, bookings: Bookings, response: Response
@@ -36,7 +36,7 @@ async def create(
     "",
     operation_id="listBookings",
     summary="Bookings the caller may see, a page at a time",
-    responses=problem_responses(401, 422),
+    responses=problem_responses(401, 422, 503),
 )
 async def list_bookings(
     caller: Caller,
@@ -55,7 +55,7 @@ async def list_bookings(
     "/{booking_id}",
     operation_id="getBooking",
     summary="One booking, if the caller may see it",
-    responses=problem_responses(401, 404, 422),
+    responses=problem_responses(401, 404, 422, 503),
 )
 async def get(booking_id: uuid.UUID, caller: Caller, session: ReadSession, bookings: Bookings) -> BookingOut:
     return await bookings.get(session, caller, booking_id)
@@ -65,7 +65,7 @@ async def get(booking_id: uuid.UUID, caller: Caller, session: ReadSession, booki
     "/{booking_id}",
     operation_id="updateBooking",
     summary="Reschedule a booking or edit its notes (its user or an admin)",
-    responses=problem_responses(400, 401, 403, 404, 409, 413, 422),
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 422, 503),
 )
 async def update(
     booking_id: uuid.UUID, body: BookingPatch, caller: Caller, session: WriteSession, bookings: Bookings
@@ -77,7 +77,7 @@ async def update(
     "/{booking_id}/cancel",
     operation_id="cancelBooking",
     summary="Cancel a booking (its user, its provider or an admin)",
-    responses=problem_responses(400, 401, 403, 404, 409, 413, 422),
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 422, 503),
 )
 async def cancel(
     booking_id: uuid.UUID,

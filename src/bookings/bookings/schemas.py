@@ -6,7 +6,8 @@ import enum
 import uuid
 from datetime import UTC, datetime
 
-from pydantic import AwareDatetime, Field, field_validator
+from pydantic import AwareDatetime, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from bookings.bookings.models import BookingStatus
 from bookings.kit.schemas import ApiInput, ApiModel
@@ -21,10 +22,10 @@ def _sane_time(value: datetime | None) -> datetime | None:
         return None
     try:
         utc = value.astimezone(UTC)
-    except OverflowError as exc:
-        raise ValueError("time is out of range") from exc
-    if not _EARLIEST <= utc < _LATEST:
-        raise ValueError("time must be between the years 2000 and 2199")
+    except OverflowError:
+        utc = None  # year 1 or 9999 pushed past the calendar by its offset
+    if utc is None or not _EARLIEST <= utc < _LATEST:
+        raise PydanticCustomError("time_out_of_range", "Time must be between the years 2000 and 2199")
     return utc
 
 
@@ -38,11 +39,21 @@ class BookingCreate(ApiInput):
 
 
 class BookingPatch(ApiInput):
+    """At least one field; ``notes: null`` clears the notes."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
     start_time: AwareDatetime | None = None
     end_time: AwareDatetime | None = None
     notes: str | None = Field(default=None, max_length=1000)
 
     _times = field_validator("start_time", "end_time")(_sane_time)
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> BookingPatch:
+        if not self.model_fields_set:
+            raise PydanticCustomError("nothing_to_change", "Give at least one of `startTime`, `endTime`, `notes`")
+        return self
 
 
 class CancelIn(ApiInput):
