@@ -1,0 +1,1 @@
+"""The live web console: a static page that drives the API and shows the event stream."""
