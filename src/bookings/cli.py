@@ -12,6 +12,7 @@ import uvicorn
 
 from bookings import migrate as migrations
 from bookings.config import Mode, Settings
+from bookings.jobs.process import run_worker
 
 cli = typer.Typer(help="Bookings: book time with providers, never double-booked.", no_args_is_help=True)
 
@@ -41,6 +42,19 @@ def serve(
         ws_ping_timeout=settings.ws_ping_seconds,
         log_level=settings.log_level.lower(),
     )
+
+
+@cli.command()
+def worker(
+    concurrency: Annotated[int | None, typer.Option(min=1, help="Jobs run at once (default: settings).")] = None,
+) -> None:
+    """Run background jobs (reminders, webhook deliveries). Distributed mode: run as many as you like."""
+    settings = Settings()
+    if settings.mode is Mode.EMBEDDED:
+        raise typer.BadParameter("embedded mode runs jobs inside `bookings serve`; a worker needs PostgreSQL")
+    if concurrency is not None:
+        settings = settings.model_copy(update={"worker_concurrency": concurrency})
+    asyncio.run(run_worker(settings))
 
 
 @cli.command()

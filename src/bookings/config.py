@@ -49,6 +49,19 @@ class Settings(BaseSettings):
     ws_queue_size: int = Field(default=1000, ge=1)
     # WebSocket pings keep idle connections open through proxies, and find dead peers.
     ws_ping_seconds: float = Field(default=20.0, gt=0)
+    # Reminders and background jobs.
+    reminder_lead_seconds: int = Field(default=600, ge=0)
+    worker_concurrency: int = Field(default=16, ge=1, le=1000)
+    job_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    job_lease_seconds: float = Field(default=60.0, gt=0)
+    job_backoff_seconds: float = Field(default=5.0, gt=0)
+    job_backoff_cap_seconds: float = Field(default=3600.0, gt=0)
+
+    # Webhooks.
+    webhook_allow_private: bool = False
+    webhook_max_attempts: int = Field(default=8, ge=1, le=50)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+
     # Test-only fault injection: the process kills itself right after committing a booking change, before the
     # relay can publish its event. Never set this outside the crash tests.
     fault_kill_after_commit: bool = False

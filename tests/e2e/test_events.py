@@ -15,7 +15,7 @@ import jwt
 import pytest
 
 from tests.conftest import SIGNING_KEY, TEST_ENV
-from tests.support.api import Account, account, book, future_slot
+from tests.support.api import Account, account, admin_account, book, future_slot
 from tests.support.databases import ScratchDatabase, create_postgres, create_sqlite
 from tests.support.redis_server import RedisServer
 from tests.support.servers import ServerProcess
@@ -75,21 +75,8 @@ async def _accounts(url: str, *roles: str) -> list[Account]:
 
 
 async def _admin(cluster: Cluster) -> Account:
-    from bookings.admin import create_admin
-    from bookings.config import Settings
-
-    email = f"admin-{secrets.token_hex(4)}@example.com"
-    settings = Settings(
-        database_url=cluster.db.url,
-        jwt_keys=cluster.env["BOOKINGS_JWT_KEYS"],
-        argon2_time_cost=1,
-        argon2_memory_cost_kib=1024,
-        argon2_parallelism=1,
-    )
-    admin_id = await create_admin(settings, email=email, password="Str0ng-Passw0rd!", name="Admin")
     async with httpx.AsyncClient(base_url=cluster.url(0)) as client:
-        tokens = (await client.post("/v1/auth/login", json={"email": email, "password": "Str0ng-Passw0rd!"})).json()
-    return Account(str(admin_id), email, "admin", tokens["accessToken"], tokens["refreshToken"])
+        return await admin_account(client, cluster.db.url, cluster.env["BOOKINGS_JWT_KEYS"])
 
 
 class TestFanOutAcrossInstances:

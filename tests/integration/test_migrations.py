@@ -15,11 +15,13 @@ from bookings.auth import models as _auth_models  # noqa: F401 - registers the t
 from bookings.bookings import models as _booking_models  # noqa: F401
 from bookings.config import Settings
 from bookings.events import models as _event_models  # noqa: F401
+from bookings.jobs import models as _job_models  # noqa: F401
 from bookings.kit.orm import Base
 from bookings.migrate import downgrade, upgrade
+from bookings.webhooks import models as _webhook_models  # noqa: F401
 from tests.support.databases import ScratchDatabase, create_postgres, create_sqlite
 
-TABLES = {"users", "refresh_tokens", "bookings", "events", "relay_state"}
+TABLES = {"users", "refresh_tokens", "bookings", "events", "relay_state", "jobs", "webhook_endpoints"}
 FIRST = {"users", "refresh_tokens", "bookings"}
 
 
@@ -48,6 +50,8 @@ class TestMigrations:
         settings = Settings(database_url=empty_database.url)
         upgrade(settings)
         assert _tables(empty_database.url) == TABLES
+        downgrade(settings, "0002")
+        assert _tables(empty_database.url) == TABLES - {"jobs", "webhook_endpoints"}
         downgrade(settings, "0001")
         assert _tables(empty_database.url) == FIRST
         downgrade(settings, "base")

@@ -72,3 +72,21 @@ async def book(
     start, end = slot or future_slot()
     body = {"providerId": provider.id, "startTime": start, "endTime": end, **extra}
     return await client.post("/v1/bookings", json=body, headers=who.headers)
+
+
+async def admin_account(client: httpx.AsyncClient, database_url: str, jwt_keys: str) -> Account:
+    """An admin, made the only way admins are made (``bookings.admin.create_admin``, behind the CLI)."""
+    from bookings.admin import create_admin
+    from bookings.config import Settings
+
+    email = f"admin-{secrets.token_hex(4)}@example.com"
+    settings = Settings(
+        database_url=database_url,
+        jwt_keys=jwt_keys,
+        argon2_time_cost=1,
+        argon2_memory_cost_kib=1024,
+        argon2_parallelism=1,
+    )
+    admin_id = await create_admin(settings, email=email, password=PASSWORD, name="Admin")
+    tokens = await login(client, email)
+    return Account(str(admin_id), email, "admin", tokens["accessToken"], tokens["refreshToken"])

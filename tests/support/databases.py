@@ -17,7 +17,7 @@ from bookings.migrate import upgrade
 PG_ADMIN_URL = os.environ.get("BOOKINGS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BOOKINGS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 # The outbox is left alone: event ids never go back, as in production.
-TABLES = ("bookings", "refresh_tokens", "users")
+TABLES = ("webhook_endpoints", "jobs", "bookings", "refresh_tokens", "users")
 
 
 @dataclass

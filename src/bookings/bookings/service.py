@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bookings.auth.principal import Principal
 from bookings.bookings import policy, repository
 from bookings.bookings.models import Booking, BookingStatus
+from bookings.bookings.reminders import Reminders
 from bookings.bookings.schemas import BookingCreate, BookingOut, BookingPatch, BookingWindow
 from bookings.config import Settings
 from bookings.db import after_commit
@@ -38,8 +39,11 @@ def _is_overlap(exc: DBAPIError) -> bool:
 
 
 class BookingService:
-    def __init__(self, settings: Settings, outbox: Outbox, metrics: Metrics, clock: Clock) -> None:
+    def __init__(
+        self, settings: Settings, outbox: Outbox, reminders: Reminders, metrics: Metrics, clock: Clock
+    ) -> None:
         self._outbox = outbox
+        self._reminders = reminders
         self._metrics = metrics
         self._clock = clock
         self.longest = timedelta(minutes=settings.max_booking_minutes)
@@ -65,6 +69,7 @@ class BookingService:
             updated_at=now,
         )
         await self._save(session, booking)
+        self._reminders.schedule(session, booking, now)
         after_commit(session, self._metrics.bookings_created.inc)
         return self._changed(session, EventType.CREATED, booking, caller, now)
 
@@ -91,16 +96,20 @@ class BookingService:
         if booking.status is BookingStatus.CANCELLED:
             raise Conflict("A cancelled booking cannot be changed.")
         now = self._clock()
+        moved = False
         if data.start_time is not None or data.end_time is not None:
             start = data.start_time or booking.start_time
             end = data.end_time or booking.end_time
             self._check_times(start, end, now)
+            moved = start != booking.start_time
             booking.start_time, booking.end_time = start, end
         if "notes" in changes:
             booking.notes = data.notes
         booking.version += 1
         booking.updated_at = now
         await self._save(session, booking)
+        if moved:
+            await self._reminders.move(session, booking, now)
         return self._changed(session, EventType.UPDATED, booking, caller, now)
 
     async def cancel(
@@ -120,6 +129,7 @@ class BookingService:
         booking.version += 1
         booking.updated_at = now
         await session.flush()
+        await self._reminders.cancel(session, booking, now)
         after_commit(session, self._metrics.bookings_cancelled.inc)
         return self._changed(session, EventType.CANCELLED, booking, caller, now)
 

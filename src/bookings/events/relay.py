@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -56,6 +57,7 @@ class Relay:
         *,
         poll_seconds: float = 1.0,
         retention: timedelta = timedelta(days=7),
+        on_numbered: Callable[[AsyncSession, list[Envelope]], Awaitable[None]] | None = None,
     ) -> None:
         self._db = db
         self._bus = bus
@@ -65,6 +67,7 @@ class Relay:
         self._poll = poll_seconds
         self._retention = retention
         self._last_prune: datetime | None = None
+        self._on_numbered = on_numbered
 
     async def run(self) -> None:
         """Lead when allowed, and relay until cancelled."""
@@ -113,19 +116,39 @@ class Relay:
 
     async def _number(self) -> int:
         async with self._db.write_sessions() as session, session.begin():
-            seqs = list(
-                await session.scalars(select(Event.seq).where(Event.id.is_(None)).order_by(Event.seq).limit(BATCH))
+            rows = list(
+                await session.execute(
+                    select(Event.seq, Event.type, Event.data, Event.occurred_at, Event.user_id, Event.provider_id)
+                    .where(Event.id.is_(None))
+                    .order_by(Event.seq)
+                    .limit(BATCH)
+                )
             )
-            if not seqs:
+            if not rows:
                 return 0
             # Never below the bookmark: once old events are pruned, ids must still not start over.
             top = max(
                 await session.scalar(select(func.coalesce(func.max(Event.id), 0))) or 0, await self._bookmark(session)
             )
-            params = [{"s": seq, "i": top + n} for n, seq in enumerate(seqs, start=1)]
+            numbered = [
+                Envelope(
+                    id=top + n,
+                    event=row.type,
+                    data=row.data,
+                    occurred_at=row.occurred_at,
+                    user_id=row.user_id,
+                    provider_id=row.provider_id,
+                )
+                for n, row in enumerate(rows, start=1)
+            ]
             table = cast(Table, Event.__table__)
-            await session.execute(update(table).where(table.c.seq == bindparam("s")).values(id=bindparam("i")), params)
-            return len(seqs)
+            await session.execute(
+                update(table).where(table.c.seq == bindparam("s")).values(id=bindparam("i")),
+                [{"s": row.seq, "i": event.id} for row, event in zip(rows, numbered, strict=True)],
+            )
+            if self._on_numbered is not None:
+                await self._on_numbered(session, numbered)  # e.g. webhook deliveries, in this same transaction
+            return len(rows)
 
     async def _unpublished(self) -> list[Envelope]:
         async with self._db.read_sessions() as session:

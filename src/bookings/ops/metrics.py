@@ -46,6 +46,20 @@ class Metrics:
         self.events_delivered = Counter(
             "bookings_events_delivered", "Events sent to WebSocket clients.", registry=self.registry
         )
+        self.jobs_scheduled = Counter("bookings_jobs_scheduled", "Jobs scheduled.", ["kind"], registry=self.registry)
+        self.jobs_succeeded = Counter("bookings_jobs_succeeded", "Jobs done.", ["kind"], registry=self.registry)
+        self.jobs_retried = Counter(
+            "bookings_jobs_retried", "Failed attempts that will be retried.", ["kind"], registry=self.registry
+        )
+        self.jobs_dead = Counter(
+            "bookings_jobs_dead_lettered", "Jobs that failed their last attempt.", ["kind"], registry=self.registry
+        )
+        self.reminder_lateness = Histogram(
+            "bookings_reminder_lateness_seconds",
+            "Time from a reminder's due time to its event being written.",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.relay_lag = Histogram(
             "bookings_relay_lag_seconds",
             "Time from an event's commit to its publication on the bus.",

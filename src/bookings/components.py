@@ -1,0 +1,119 @@
+"""Every long-lived part of the service, built once from the settings (the composition root's parts list).
+
+``create_app`` serves them over HTTP; ``bookings worker`` runs their job worker alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from datetime import timedelta
+
+import redis.asyncio as aioredis
+
+from bookings.auth.keyring import KeyRing
+from bookings.auth.passwords import PasswordHasher
+from bookings.auth.service import AuthService
+from bookings.bookings import reminders as reminder_jobs
+from bookings.bookings.reminders import Reminders
+from bookings.bookings.service import BookingService
+from bookings.config import Settings
+from bookings.db import Database
+from bookings.events.bus import EventBus, bus_from_settings
+from bookings.events.coordination import coordinator_from_settings
+from bookings.events.hub import Hub
+from bookings.events.outbox import Outbox
+from bookings.events.relay import Relay
+from bookings.jobs.queue import JobQueue
+from bookings.jobs.service import DeadLetters
+from bookings.jobs.wakeup import Wakeup, wakeup_from_settings
+from bookings.jobs.worker import Worker
+from bookings.kit.time import Clock
+from bookings.ops.metrics import Metrics
+from bookings.webhooks import service as webhook_jobs
+from bookings.webhooks.delivery import WebhookSender
+from bookings.webhooks.service import Webhooks
+
+
+@dataclass
+class Components:
+    settings: Settings
+    metrics: Metrics
+    db: Database
+    redis: aioredis.Redis | None
+    bus: EventBus
+    relay: Relay
+    hub: Hub
+    wakeup: Wakeup
+    auth: AuthService
+    bookings: BookingService
+    webhooks: Webhooks
+    dead_letters: DeadLetters
+    worker: Worker
+    sender: WebhookSender
+
+    async def close(self) -> None:
+        await self.relay.close()
+        await self.bus.close()
+        await self.wakeup.close()
+        await self.sender.close()
+        await self.db.dispose()
+        if self.redis is not None:
+            with contextlib.suppress(Exception):
+                await self.redis.aclose()
+
+
+def build(settings: Settings, clock: Clock) -> Components:
+    metrics = Metrics()
+    db = Database(settings)
+    coordinator = coordinator_from_settings(settings)
+    bus = bus_from_settings(settings)
+    outbox = Outbox(coordinator, fault_kill_after_commit=settings.fault_kill_after_commit)
+    wakeup = wakeup_from_settings(settings)
+    jobs = JobQueue(wakeup, metrics)
+    reminders = Reminders(jobs, outbox, metrics, clock, lead=timedelta(seconds=settings.reminder_lead_seconds))
+    webhooks = Webhooks(
+        jobs, clock, allow_private=settings.webhook_allow_private, max_attempts=settings.webhook_max_attempts
+    )
+    relay = Relay(
+        db,
+        bus,
+        coordinator,
+        metrics,
+        clock,
+        poll_seconds=settings.relay_poll_seconds,
+        retention=timedelta(days=settings.event_retention_days),
+        on_numbered=webhooks.enqueue_deliveries,
+    )
+    sender = WebhookSender(
+        db, clock, allow_private=settings.webhook_allow_private, timeout_seconds=settings.webhook_timeout_seconds
+    )
+    worker = Worker(
+        db,
+        wakeup,
+        metrics,
+        clock,
+        concurrency=settings.worker_concurrency,
+        poll_seconds=settings.job_poll_seconds,
+        lease=timedelta(seconds=settings.job_lease_seconds),
+        backoff_base=settings.job_backoff_seconds,
+        backoff_cap=settings.job_backoff_cap_seconds,
+    )
+    worker.register(reminder_jobs.KIND, reminders.fire)
+    worker.register(webhook_jobs.KIND, sender.deliver)
+    return Components(
+        settings=settings,
+        metrics=metrics,
+        db=db,
+        redis=aioredis.from_url(settings.redis_url) if settings.redis_url else None,
+        bus=bus,
+        relay=relay,
+        hub=Hub(bus, metrics),
+        wakeup=wakeup,
+        auth=AuthService(settings, KeyRing.from_settings(settings), PasswordHasher(settings), metrics, clock),
+        bookings=BookingService(settings, outbox, reminders, metrics, clock),
+        webhooks=webhooks,
+        dead_letters=DeadLetters(wakeup, clock),
+        worker=worker,
+        sender=sender,
+    )

@@ -1,0 +1,71 @@
+"""``/v1/webhooks`` (admins only)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response, status
+
+from bookings.auth.dependencies import AdminCaller
+from bookings.db import ReadSession, WriteSession
+from bookings.errors import problem_responses
+from bookings.webhooks.schemas import WebhookIn, WebhookOut, WebhookWithSecret
+from bookings.webhooks.service import Webhooks
+
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+
+
+def _webhooks(request: Request) -> Webhooks:
+    webhooks: Webhooks = request.app.state.webhooks
+    return webhooks
+
+
+WebhooksDep = Annotated[Webhooks, Depends(_webhooks)]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    operation_id="createWebhook",
+    summary="Register an endpoint for events (its secret is shown only in this response)",
+    responses=problem_responses(400, 401, 403, 413, 422, 503),
+)
+async def create(
+    body: WebhookIn, _caller: AdminCaller, session: WriteSession, webhooks: WebhooksDep
+) -> WebhookWithSecret:
+    return await webhooks.create(session, body)
+
+
+@router.get(
+    "",
+    operation_id="listWebhooks",
+    summary="Registered endpoints",
+    responses=problem_responses(401, 403, 503),
+)
+async def list_webhooks(_caller: AdminCaller, session: ReadSession, webhooks: WebhooksDep) -> list[WebhookOut]:
+    return await webhooks.registered(session)
+
+
+@router.delete(
+    "/{webhook_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    operation_id="deleteWebhook",
+    summary="Stop sending events to an endpoint",
+    responses=problem_responses(401, 403, 404, 422, 503),
+)
+async def delete(webhook_id: uuid.UUID, _caller: AdminCaller, session: WriteSession, webhooks: WebhooksDep) -> Response:
+    await webhooks.delete(session, webhook_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/{webhook_id}/rotate-secret",
+    operation_id="rotateWebhookSecret",
+    summary="Replace the signing secret (the old one keeps signing for 24 hours)",
+    responses=problem_responses(401, 403, 404, 422, 503),
+)
+async def rotate_secret(
+    webhook_id: uuid.UUID, _caller: AdminCaller, session: WriteSession, webhooks: WebhooksDep
+) -> WebhookWithSecret:
+    return await webhooks.rotate_secret(session, webhook_id)
