@@ -41,7 +41,7 @@ class Settings(BaseSettings):
 
     max_booking_minutes: int = Field(default=24 * 60, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
-    db_pool_size: int = Field(default=10, ge=1)
+    db_pool_size: int = Field(default=20, ge=1)
 
     # Real-time events.
     relay_poll_seconds: float = Field(default=1.0, gt=0, le=60)

@@ -59,7 +59,7 @@ def make_engine(settings: Settings, *, writer: bool = True) -> AsyncEngine:
     return create_async_engine(
         url,
         pool_size=settings.db_pool_size,
-        max_overflow=settings.db_pool_size,
+        max_overflow=settings.db_pool_size // 2,
         pool_pre_ping=False,
         pool_recycle=1800,
         connect_args={"connect_timeout": 5},

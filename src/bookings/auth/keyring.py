@@ -22,6 +22,7 @@ from bookings.users.models import Role
 
 ALGORITHM = "HS256"
 MIN_SECRET_BYTES = 32
+VERIFIED_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,7 @@ class KeyRing:
         self._signing = keys[0]
         self._by_kid = {key.kid: key for key in keys}
         self._issuer = issuer
+        self._verified: dict[str, AccessClaims] = {}
 
     @classmethod
     def parse(cls, spec: str, *, issuer: str) -> KeyRing:
@@ -79,6 +81,20 @@ class KeyRing:
         return jwt.encode(claims, self._signing.secret, algorithm=ALGORITHM, headers={"kid": self._signing.kid})
 
     def verify(self, token: str) -> AccessClaims:
+        """The claims of a valid token. Verified tokens are remembered (a client sends the same one many times),
+        but a remembered token is still refused once it expires."""
+        cached = self._verified.get(token)
+        if cached is not None:
+            if cached.expires_at > datetime.now(UTC):
+                return cached
+            del self._verified[token]
+        claims = self._verify(token)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.pop(next(iter(self._verified)))  # the oldest entry
+        self._verified[token] = claims
+        return claims
+
+    def _verify(self, token: str) -> AccessClaims:
         try:
             header = jwt.get_unverified_header(token)
             key = self._by_kid.get(str(header.get("kid")))

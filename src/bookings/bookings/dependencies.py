@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from bookings.bookings.service import BookingService
 
 
-def booking_service(request: Request) -> BookingService:
+async def booking_service(request: Request) -> BookingService:
     service: BookingService = request.app.state.bookings
     return service
 

@@ -16,7 +16,7 @@ from bookings.kit.pagination import Page, Paging
 router = APIRouter(prefix="/v1/admin/dead-letters", tags=["admin"])
 
 
-def _dead_letters(request: Request) -> DeadLetters:
+async def _dead_letters(request: Request) -> DeadLetters:
     service: DeadLetters = request.app.state.dead_letters
     return service
 

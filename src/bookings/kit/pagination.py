@@ -22,7 +22,7 @@ class PageRequest:
         return (self.page - 1) * self.limit
 
 
-def page_request(
+async def page_request(
     page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="1-based page number.")] = 1,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page, 1 to 100.")] = 20,
 ) -> PageRequest:

@@ -16,7 +16,7 @@ from bookings.webhooks.service import Webhooks
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
 
-def _webhooks(request: Request) -> Webhooks:
+async def _webhooks(request: Request) -> Webhooks:
     webhooks: Webhooks = request.app.state.webhooks
     return webhooks
 
