@@ -215,7 +215,7 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     async def on_database_down(request: Request, exc: Exception) -> JSONResponse:
-        log.warning("database_unavailable", error=type(exc).__name__)
+        log.warning("database_unavailable", error=type(exc).__name__, reason=str(exc).splitlines()[0][:300])
         return error_response(request, ServiceUnavailable("The database cannot be reached; retry later."))
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:

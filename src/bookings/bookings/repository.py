@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bookings.bookings.models import Booking, BookingStatus
+from bookings.bookings.models import Booking
 from bookings.bookings.policy import VisibleBookings
 from bookings.bookings.schemas import BookingWindow
 from bookings.kit.pagination import PageRequest
@@ -57,28 +57,3 @@ async def list_visible(
         return rows, len(rows)  # the whole result fits on the first page: no need to count
     total = await session.scalar(select(func.count()).select_from(Booking).where(where))
     return rows, total or 0
-
-
-async def overlapping(
-    session: AsyncSession,
-    provider_id: uuid.UUID,
-    start: datetime,
-    end: datetime,
-    *,
-    longest: timedelta,
-    exclude: uuid.UUID | None = None,
-) -> bool:
-    """Whether the provider has a confirmed booking meeting ``[start, end)``.
-
-    A friendly early answer only: under concurrency the database constraint is what decides.
-    """
-    query = select(Booking.id).where(
-        Booking.provider_id == provider_id,
-        Booking.status == BookingStatus.CONFIRMED,
-        Booking.start_time < end,
-        Booking.start_time > start - longest,
-        Booking.end_time > start,
-    )
-    if exclude is not None:
-        query = query.where(Booking.id != exclude)
-    return (await session.execute(query.limit(1))).first() is not None

@@ -15,6 +15,11 @@ async def get(session: AsyncSession, user_id: uuid.UUID) -> User | None:
     return await session.get(User, user_id)
 
 
+async def role_of(session: AsyncSession, user_id: uuid.UUID) -> Role | None:
+    role: Role | None = await session.scalar(select(User.role).where(User.id == user_id))
+    return role
+
+
 async def get_by_email(session: AsyncSession, email: str) -> User | None:
     result = await session.execute(select(User).where(User.email == email))
     return result.scalar_one_or_none()

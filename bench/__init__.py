@@ -1,0 +1,1 @@
+"""The bookings benchmark: ``make bench`` (``python -m bench``). See ``bench/README.md``."""

@@ -1,0 +1,182 @@
+"""The service under test: ``uv run bookings serve --workers 2`` on a free loopback port, and its accounts."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+from bench.config import PROJECT_DIR
+from bench.dataset import bookings_command
+
+STARTUP_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 15.0
+PASSWORD = "Bench-Pass-9!"
+_PID = re.compile(r"pid=(\d+)")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class ServiceProcess:
+    """One ``bookings serve`` process tree, in its own session so that it can be stopped as a group."""
+
+    def __init__(self, database_url: str, workers: int, log_path: Path) -> None:
+        self.port = free_port()
+        self.workers = workers
+        self.log_path = log_path
+        self._metrics_dir = tempfile.mkdtemp(prefix="bookings-bench-metrics-")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BOOKINGS_")}
+        env.update(
+            {
+                "BOOKINGS_DATABASE_URL": database_url,
+                "BOOKINGS_JWT_KEYS": f"bench:{secrets.token_urlsafe(36)}",  # 48 characters
+                "BOOKINGS_LOG_LEVEL": "WARNING",  # INFO writes one JSON line per request
+                "BOOKINGS_ACCESS_TOKEN_TTL_SECONDS": "3600",  # outlives the whole run
+                "PROMETHEUS_MULTIPROC_DIR": self._metrics_dir,
+            }
+        )
+        self._env = env
+        self._process: asyncio.subprocess.Process | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pgid(self) -> int:
+        assert self._process is not None
+        return self._process.pid  # start_new_session: the group id is the leader's pid
+
+    async def start(self) -> None:
+        command = [*bookings_command("serve"), "--port", str(self.port), "--workers", str(self.workers)]
+        self._log = self.log_path.open("wb")
+        self._process = await asyncio.create_subprocess_exec(
+            *command, env=self._env, cwd=PROJECT_DIR, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        await self._wait_ready()
+
+    async def _wait_ready(self) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                assert self._process is not None
+                if self._process.returncode is not None:
+                    raise RuntimeError(f"the server exited early; see {self.log_path}")
+                try:
+                    if (await client.get(f"{self.url}/health/ready")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.2)
+        raise RuntimeError(f"the server was not ready within {STARTUP_TIMEOUT_S:.0f} s; see {self.log_path}")
+
+    async def connection_split(self, expected: int, timeout_s: float = 3.0) -> list[int]:
+        """Established client connections per worker process, busiest first, once ``expected`` are up.
+
+        The workers share one listening socket and each accepts whatever is queued when it wakes, so a burst of
+        keep-alive connections can land mostly on one worker. Empty if ``ss`` is not installed.
+        """
+        if shutil.which("ss") is None:
+            return []
+        deadline = time.monotonic() + timeout_s
+        while True:
+            process = await asyncio.create_subprocess_exec(
+                "ss",
+                "-H",
+                "-tnp",
+                "state",
+                "established",
+                f"( sport = :{self.port} )",
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            out, _ = await process.communicate()
+            owners = [m.group(1) for line in out.decode().splitlines() if (m := _PID.search(line))]
+            counts = sorted(Counter(owners).values(), reverse=True)
+            if sum(counts) >= expected or time.monotonic() > deadline:
+                return counts + [0] * (self.workers - len(counts))
+            await asyncio.sleep(0.1)
+
+    async def stop(self) -> None:
+        process = self._process
+        if process is not None:
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)  # uv forwards it; uvicorn's supervisor stops its workers
+                try:
+                    await asyncio.wait_for(process.wait(), STOP_TIMEOUT_S)
+                except TimeoutError:
+                    os.killpg(self.pgid, signal.SIGKILL)
+                    await process.wait()
+            await _reap_group(process.pid)
+        self._process = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        shutil.rmtree(self._metrics_dir, ignore_errors=True)
+
+
+async def _reap_group(pgid: int) -> None:
+    """Wait for the rest of our process group (the uvicorn workers) to go; kill what is left after a while."""
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while True:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        if time.monotonic() > deadline:
+            os.killpg(pgid, signal.SIGKILL)
+            return
+        await asyncio.sleep(0.1)
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    user_id: uuid.UUID
+    email: str
+    token: str
+
+
+async def register_and_login(base_url: str, emails: list[str]) -> list[Account]:
+    """Register each account through the API (a real argon2 hash), then log it in for an access token."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=60.0) as client:
+
+        async def one(email: str) -> Account:
+            created = await client.post(
+                "/v1/auth/register", json={"email": email, "password": PASSWORD, "name": email.split("@")[0]}
+            )
+            if created.status_code != 201:
+                raise RuntimeError(f"register {email}: {created.status_code} {created.text}")
+            login = await client.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
+            if login.status_code != 200:
+                raise RuntimeError(f"login {email}: {login.status_code} {login.text}")
+            return Account(uuid.UUID(created.json()["id"]), email, login.json()["accessToken"])
+
+        return list(await asyncio.gather(*(one(email) for email in emails)))
+
+
+async def check_request(base_url: str, method: str, path: str, token: str, expect: int, body: object = None) -> None:
+    """One request before a scenario, so that a wrong setup fails loudly instead of as 32,000 errors."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=10.0) as client:
+        response = await client.request(method, path, json=body, headers={"Authorization": f"Bearer {token}"})
+    if response.status_code != expect:
+        raise RuntimeError(f"{method} {path}: expected {expect}, got {response.status_code} {response.text[:500]}")
