@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from bookings.config import Settings
 from bookings.db import Database
 from bookings.jobs import queue
 from bookings.jobs.backoff import retry_delay
@@ -20,34 +17,10 @@ from bookings.jobs.wakeup import LocalWakeup
 from bookings.jobs.worker import JobFailed, Worker
 from bookings.kit.pagination import PageRequest
 from bookings.ops.metrics import Metrics
-from tests.support.databases import create_postgres, create_sqlite
+from tests.support.clock import SettableClock
 
 NOW = datetime(2031, 1, 1, 9, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
-
-
-class Clock:
-    """A settable clock (time is outside the service)."""
-
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    db = create_postgres() if request.param == "postgresql" else create_sqlite(tmp_path)
-    request.addfinalizer(db.drop)  # noqa: PT021 - the database outlives the async fixture below
-    return db.url
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(Settings(database_url=database_url))
-    yield database
-    await database.dispose()
 
 
 async def _schedule(db: Database, count: int, *, at: datetime = NOW, key: str | None = None, attempts: int = 3) -> None:
@@ -92,7 +65,7 @@ class TestClaim:
 
 class TestWorker:
     async def test_failures_back_off_then_land_in_dead_letters_and_retry_resets(self, db: Database) -> None:
-        clock = Clock()
+        clock = SettableClock(NOW)
         worker = Worker(db, LocalWakeup(), Metrics(), clock, backoff_base=10, backoff_cap=100)
         calls: list[int] = []
 
@@ -121,7 +94,7 @@ class TestWorker:
             assert (retried.state, retried.attempts) == ("pending", 0)
 
     async def test_a_successful_handler_is_done_with_its_effect_in_the_same_transaction(self, db: Database) -> None:
-        worker = Worker(db, LocalWakeup(), Metrics(), Clock())
+        worker = Worker(db, LocalWakeup(), Metrics(), SettableClock(NOW))
         jobs = JobQueue(LocalWakeup(), Metrics())
 
         async def chain(job: queue.ClaimedJob, session: object) -> None:

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
-from bookings.config import Settings
 from bookings.db import Database
 from bookings.events.bus import MemoryBus
 from bookings.events.coordination import LocalCoordinator
@@ -18,19 +14,9 @@ from bookings.events.models import Event
 from bookings.events.relay import Relay
 from bookings.events.schemas import Envelope
 from bookings.ops.metrics import Metrics
-from tests.support.databases import create_postgres, create_sqlite
+from tests.support.clock import SettableClock
 
 NOW = datetime(2031, 6, 1, 12, tzinfo=UTC)
-
-
-class Clock:
-    """A settable clock (time is outside the service; tests move it)."""
-
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 class FlakyBus(MemoryBus):
@@ -45,20 +31,6 @@ class FlakyBus(MemoryBus):
         if self.down:
             raise ConnectionError("bus down")
         self.published.extend(events)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    db = create_postgres() if request.param == "postgresql" else create_sqlite(tmp_path)
-    request.addfinalizer(db.drop)  # noqa: PT021 - the database outlives the async fixture below
-    return db.url
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(Settings(database_url=database_url))
-    yield database
-    await database.dispose()
 
 
 async def _add_events(db: Database, count: int, at: datetime) -> None:
@@ -78,7 +50,7 @@ async def _add_events(db: Database, count: int, at: datetime) -> None:
 
 class TestRelay:
     async def test_numbers_and_publishes_in_order_and_resumes_after_the_bus_recovers(self, db: Database) -> None:
-        bus, clock = FlakyBus(), Clock()
+        bus, clock = FlakyBus(), SettableClock(NOW)
         relay = Relay(db, bus, LocalCoordinator(), Metrics(), clock, poll_seconds=0.01)
         await _add_events(db, 3, NOW)
         assert await relay.relay_once() == 3
@@ -92,13 +64,13 @@ class TestRelay:
     async def test_a_new_relay_continues_from_the_bookmark(self, db: Database) -> None:
         first, second = FlakyBus(), FlakyBus()
         await _add_events(db, 2, NOW)
-        await Relay(db, first, LocalCoordinator(), Metrics(), Clock()).relay_once()
+        await Relay(db, first, LocalCoordinator(), Metrics(), SettableClock(NOW)).relay_once()
         await _add_events(db, 1, NOW)
-        await Relay(db, second, LocalCoordinator(), Metrics(), Clock()).relay_once()
+        await Relay(db, second, LocalCoordinator(), Metrics(), SettableClock(NOW)).relay_once()
         assert [e.id for e in second.published] == [3]
 
     async def test_prunes_published_events_past_retention_without_reusing_ids(self, db: Database) -> None:
-        bus, clock = FlakyBus(), Clock()
+        bus, clock = FlakyBus(), SettableClock(NOW)
         relay = Relay(db, bus, LocalCoordinator(), Metrics(), clock, retention=timedelta(days=7))
         await _add_events(db, 4, NOW - timedelta(days=8))
         await _add_events(db, 1, NOW - timedelta(days=1))
