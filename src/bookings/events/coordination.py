@@ -12,16 +12,14 @@ Two implementations, chosen once by ``coordinator_from_settings``:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Protocol
 
 import psycopg
 import structlog
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookings.config import Settings
-from bookings.db import after_commit
+from bookings.kit.signals import CommitSignal, Listener
 
 log = structlog.get_logger("bookings.relay")
 
@@ -46,10 +44,10 @@ class Coordinator(Protocol):
 
 class LocalCoordinator:
     def __init__(self) -> None:
-        self._pending = asyncio.Event()
+        self._signal = CommitSignal()
 
     def stage(self, session: AsyncSession) -> None:
-        after_commit(session, self._pending.set)
+        self._signal.stage(session)
 
     async def lead(self) -> None:
         return None
@@ -58,70 +56,50 @@ class LocalCoordinator:
         return True
 
     async def wait_for_events(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._pending.wait()
-        self._pending.clear()
+        await self._signal.wait(seconds)
 
     async def close(self) -> None:
         return None
 
 
 class PostgresCoordinator:
+    """The LISTEN connection also holds the advisory lock: if it breaks, the lock is gone with it."""
+
     def __init__(self, database_url: str, *, retry_seconds: float = 1.0) -> None:
-        self._dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self._listener = Listener(database_url, CHANNEL)
         self._retry = retry_seconds
-        self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
 
     def stage(self, session: AsyncSession) -> None:
         return None  # the trigger on ``events`` notifies at commit
 
-    async def _connect(self) -> psycopg.AsyncConnection[tuple[object, ...]]:
-        if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = await psycopg.AsyncConnection.connect(self._dsn, autocommit=True, connect_timeout=5)
-            await self._conn.execute(f"LISTEN {CHANNEL}")
-        return self._conn
-
     async def lead(self) -> None:
         while True:
             try:
-                conn = await self._connect()
+                conn = await self._listener.connection()
                 row = await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (RELAY_LOCK_KEY,))).fetchone()
                 if row and row[0]:
                     log.info("relay_leading")
                     return
             except psycopg.Error as exc:
                 log.warning("relay_lock_unavailable", error=type(exc).__name__)
-                await self._drop()
+                await self._listener.close()
             await asyncio.sleep(self._retry)
 
     async def still_leading(self) -> bool:
         try:
-            conn = await self._connect()
+            conn = await self._listener.connection()
             sql = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s AND pid = pg_backend_pid()"
             row = await (await conn.execute(sql, (RELAY_LOCK_KEY,))).fetchone()
             return bool(row and row[0])
         except psycopg.Error:
-            await self._drop()
+            await self._listener.close()
             return False
 
     async def wait_for_events(self, seconds: float) -> None:
-        try:
-            conn = await self._connect()
-            async for _ in conn.notifies(timeout=seconds, stop_after=1):
-                break
-        except psycopg.Error:
-            await self._drop()
-            await asyncio.sleep(min(seconds, self._retry))
-
-    async def _drop(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                await self._conn.close()
-        self._conn = None
+        await self._listener.wait(seconds)
 
     async def close(self) -> None:
-        await self._drop()
+        await self._listener.close()
 
 
 def coordinator_from_settings(settings: Settings) -> Coordinator:
