@@ -176,6 +176,7 @@ CASES = [
     Bad("delete/not-a-method-here", "DELETE", "/v1/bookings/{booking}", 405),
     # Rescheduling and editing.
     patch("empty-object", lambda w: {}, "body", "nothing_to_change"),
+    patch("null-start-time", lambda w: {"startTime": None}, "startTime", "null_not_allowed"),
     patch("unknown-field-userId", lambda w: {"userId": w.provider.id}, "userId", "extra_forbidden"),
     patch("unknown-field-status", lambda w: {"status": "cancelled"}, "status", "extra_forbidden"),
     patch("start-in-the-past", lambda w: {"startTime": now(hours=-2), "endTime": now(hours=-1)},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import AwareDatetime, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -38,16 +39,30 @@ class BookingCreate(ApiInput):
     _times = field_validator("start_time", "end_time")(_sane_time)
 
 
+def _not_nullable(schema: dict[str, Any]) -> None:
+    """Document an optional field that may be omitted but not sent as null."""
+    if variants := schema.pop("anyOf", None):
+        schema.update(next(v for v in variants if v.get("type") != "null"))
+    schema.pop("default", None)
+
+
 class BookingPatch(ApiInput):
-    """At least one field; ``notes: null`` clears the notes."""
+    """At least one field; ``notes: null`` clears the notes, while the times can only be omitted, not nulled."""
 
     model_config = ConfigDict(json_schema_extra={"minProperties": 1})
 
-    start_time: AwareDatetime | None = None
-    end_time: AwareDatetime | None = None
+    start_time: AwareDatetime | None = Field(default=None, json_schema_extra=_not_nullable)
+    end_time: AwareDatetime | None = Field(default=None, json_schema_extra=_not_nullable)
     notes: str | None = Field(default=None, max_length=1000)
 
     _times = field_validator("start_time", "end_time")(_sane_time)
+
+    @field_validator("start_time", "end_time", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise PydanticCustomError("null_not_allowed", "Omit the field rather than sending null")
+        return value
 
     @model_validator(mode="after")
     def _changes_something(self) -> BookingPatch:
