@@ -68,11 +68,13 @@ class Relay:
         self._retention = retention
         self._last_prune: datetime | None = None
         self._on_numbered = on_numbered
+        self._backlog = True  # publish from the bookmark before anything new
 
     async def run(self) -> None:
         """Lead when allowed, and relay until cancelled."""
         while True:
             await self._coordinator.lead()
+            self._backlog = True
             try:
                 await self._relay_while_leading()
             except asyncio.CancelledError:
@@ -95,26 +97,40 @@ class Relay:
                 await self._prune()
 
     async def relay_once(self) -> int:
-        """One round: number what committed, then publish what is numbered. Returns how many were published."""
-        while await self._number():
-            pass
+        """One round: number what committed, then publish it. Returns how many events were published.
+
+        Normally the events just numbered are published straight away. After a failed publication, and when
+        this relay starts leading, it first publishes everything above the bookmark, read back from the table.
+        """
         published = 0
-        while batch := await self._unpublished():
-            try:
-                await self._bus.publish(batch)
-            except Exception as exc:
-                log.warning("bus_publish_failed", error=type(exc).__name__, pending=len(batch))
-                await asyncio.sleep(self._poll / 2)
+        if self._backlog:
+            while batch := await self._unpublished():
+                if not await self._publish(batch):
+                    return published
+                published += len(batch)
+            self._backlog = False
+        while numbered := await self._number():
+            if not await self._publish(numbered):
                 return published
-            await self._advance(batch[-1].id)
-            now = self._clock()
-            for event in batch:
-                self._metrics.relay_lag.observe(max(0.0, (now - event.occurred_at).total_seconds()))
-            self._metrics.events_published.inc(len(batch))
-            published += len(batch)
+            published += len(numbered)
         return published
 
-    async def _number(self) -> int:
+    async def _publish(self, batch: list[Envelope]) -> bool:
+        try:
+            await self._bus.publish(batch)
+        except Exception as exc:
+            log.warning("bus_publish_failed", error=type(exc).__name__, pending=len(batch))
+            self._backlog = True  # numbered but not published: the next round starts from the bookmark
+            await asyncio.sleep(self._poll / 2)
+            return False
+        await self._advance(batch[-1].id)
+        now = self._clock()
+        for event in batch:
+            self._metrics.relay_lag.observe(max(0.0, (now - event.occurred_at).total_seconds()))
+        self._metrics.events_published.inc(len(batch))
+        return True
+
+    async def _number(self) -> list[Envelope]:
         async with self._db.write_sessions() as session, session.begin():
             rows = list(
                 await session.execute(
@@ -125,7 +141,7 @@ class Relay:
                 )
             )
             if not rows:
-                return 0
+                return []
             # Never below the bookmark: once old events are pruned, ids must still not start over.
             top = max(
                 await session.scalar(select(func.coalesce(func.max(Event.id), 0))) or 0, await self._bookmark(session)
@@ -148,7 +164,7 @@ class Relay:
             )
             if self._on_numbered is not None:
                 await self._on_numbered(session, numbered)  # e.g. webhook deliveries, in this same transaction
-            return len(rows)
+            return numbered
 
     async def _unpublished(self) -> list[Envelope]:
         async with self._db.read_sessions() as session:
