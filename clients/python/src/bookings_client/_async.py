@@ -1,0 +1,315 @@
+"""``AsyncBookingsClient``: the asyncio client. ``_sync.py`` mirrors it method for method."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+from uuid import UUID
+
+import httpx
+
+from bookings_client._core import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    USER_AGENT,
+    RetryPolicy,
+    TokenState,
+    as_uuid,
+    aware,
+    body,
+    connection_error,
+    parse,
+    raise_for_status,
+)
+from bookings_client._events import EventStream
+from bookings_client.errors import AuthenticationError
+from bookings_client.models import (
+    Booking,
+    BookingCreateBody,
+    BookingPatchBody,
+    BookingWindow,
+    CancelBody,
+    LoginBody,
+    Page,
+    Problem,
+    Provider,
+    RefreshBody,
+    RegisterBody,
+    RegisterRole,
+    TokenPair,
+    User,
+)
+
+
+class AsyncBookingsClient:
+    """An asyncio client for the Bookings API.
+
+    ``async with AsyncBookingsClient("http://127.0.0.1:8000") as client:``, then ``await client.auth.login(...)``;
+    the client keeps the tokens and refreshes the access token before it expires.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        backoff: float = 0.25,
+        max_backoff: float = 8.0,
+        headers: Mapping[str, str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.retry = RetryPolicy(max_retries=max_retries, backoff=backoff, max_backoff=max_backoff)
+        self._timeout = timeout
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=timeout,
+            headers={"User-Agent": USER_AGENT, **(headers or {})},
+            transport=transport,
+            follow_redirects=False,
+        )
+        self._tokens = TokenState()
+        self._refresh_lock = asyncio.Lock()
+        self._streams: set[EventStream] = set()
+        self.auth = AsyncAuth(self)
+        self.users = AsyncUsers(self)
+        self.providers = AsyncProviders(self)
+        self.bookings = AsyncBookings(self)
+
+    async def __aenter__(self) -> AsyncBookingsClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the event streams this client opened, then its connection pool."""
+        for stream in list(self._streams):
+            await stream.aclose()
+        await self._http.aclose()
+
+    def events(self, since: int | None = None) -> EventStream:
+        """The live event stream (``/ws``) as an async iterator of :class:`~bookings_client.Event`.
+
+        Use it as ``async with client.events() as stream: async for event in stream: ...``. It reconnects by itself
+        after a drop (with backoff), resuming after the last event id it received, refreshes the access token when
+        the server closes with 4401, and never yields the same id twice. Pass ``since`` to replay what happened
+        after that id first.
+        """
+        return EventStream(self, since)
+
+    # -- transport -----------------------------------------------------------------------------------------------
+
+    async def _send(
+        self, method: str, path: str, *, params: Mapping[str, Any] | None, json: Any, headers: dict[str, str]
+    ) -> httpx.Response:
+        attempt = 0
+        while True:
+            try:
+                response = await self._http.request(method, path, params=params, json=json, headers=headers)
+            except httpx.TransportError as error:
+                if not self.retry.retry_on_error(method, error, attempt):
+                    raise connection_error(error, method, path) from error
+                await asyncio.sleep(self.retry.delay(attempt))
+                attempt += 1
+                continue
+            delay = self.retry.retry_on_status(method, response, attempt)
+            if delay is None:
+                return response
+            await asyncio.sleep(delay)
+            attempt += 1
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        authenticated: bool = True,
+    ) -> httpx.Response:
+        retried_401 = False
+        while True:
+            headers: dict[str, str] = {}
+            generation = self._tokens.generation
+            if authenticated and (token := await self._access_token()) is not None:
+                headers["Authorization"] = f"Bearer {token}"
+                generation = self._tokens.generation
+            response = await self._send(method, path, params=params, json=json, headers=headers)
+            if response.status_code == 401 and authenticated and not retried_401 and self._tokens.tokens is not None:
+                # The access token was refused before the service did anything (rotated key, clock skew): renew it
+                # once and repeat the request, whatever its method.
+                retried_401 = True
+                await self._refresh(generation)
+                continue
+            raise_for_status(response)
+            return response
+
+    async def _access_token(self) -> str | None:
+        if self._tokens.needs_refresh():
+            await self._refresh(self._tokens.generation)
+        return self._tokens.access_token
+
+    async def _refresh(self, seen_generation: int) -> TokenPair:
+        """Trade the refresh token for a new pair, once, however many tasks ask at the same time.
+
+        ``seen_generation`` is the token generation the caller used: if another task renewed the tokens since,
+        the new ones are returned without spending the refresh token again (each one works only once).
+        """
+        async with self._refresh_lock:
+            current = self._tokens.tokens
+            if current is None:
+                raise AuthenticationError(_not_signed_in())
+            if self._tokens.generation != seen_generation:
+                return current
+            payload = body(RefreshBody(refresh_token=current.refresh_token))
+            response = await self._send("POST", "/v1/auth/refresh", params=None, json=payload, headers={})
+            if response.status_code == 401:
+                self._tokens.set(None)  # the session is over (expired, revoked, or the token was reused)
+            raise_for_status(response)
+            tokens = parse(TokenPair, response)
+            self._tokens.set(tokens)
+            return tokens
+
+    async def _stream_token(self, *, force: bool = False) -> str:
+        """An access token for the event stream; a fresh one when ``force`` (the server closed with 4401)."""
+        if force:
+            await self._refresh(self._tokens.generation)
+        token = await self._access_token()
+        if token is None:
+            raise AuthenticationError(_not_signed_in())
+        return token
+
+
+def _not_signed_in() -> Problem:
+    return Problem(title="Not signed in", status=401, detail="Call client.auth.login() first.")
+
+
+class AsyncAuth:
+    def __init__(self, client: AsyncBookingsClient) -> None:
+        self._client = client
+
+    @property
+    def tokens(self) -> TokenPair | None:
+        """The current token pair (None when signed out)."""
+        return self._client._tokens.tokens
+
+    def use_tokens(self, tokens: TokenPair | None) -> None:
+        """Resume a session saved earlier (treated as fresh: ``expires_in`` counts from now)."""
+        self._client._tokens.set(tokens)
+
+    async def register(self, *, email: str, password: str, name: str, role: RegisterRole = "user") -> User:
+        payload = body(RegisterBody(email=email, password=password, name=name, role=role))
+        response = await self._client._request("POST", "/v1/auth/register", json=payload, authenticated=False)
+        return parse(User, response)
+
+    async def login(self, *, email: str, password: str) -> TokenPair:
+        payload = body(LoginBody(email=email, password=password))
+        response = await self._client._request("POST", "/v1/auth/login", json=payload, authenticated=False)
+        tokens = parse(TokenPair, response)
+        self._client._tokens.set(tokens)
+        return tokens
+
+    async def refresh(self) -> TokenPair:
+        """Renew the tokens now (the client also does it by itself before the access token expires)."""
+        return await self._client._refresh(self._client._tokens.generation)
+
+    async def logout(self) -> None:
+        """Revoke the refresh token's family on the server and forget the tokens."""
+        tokens = self._client._tokens.tokens
+        self._client._tokens.set(None)
+        if tokens is not None:
+            payload = body(RefreshBody(refresh_token=tokens.refresh_token))
+            await self._client._request("POST", "/v1/auth/logout", json=payload, authenticated=False)
+
+
+class AsyncUsers:
+    def __init__(self, client: AsyncBookingsClient) -> None:
+        self._client = client
+
+    async def me(self) -> User:
+        return parse(User, await self._client._request("GET", "/v1/users/me"))
+
+
+class AsyncProviders:
+    def __init__(self, client: AsyncBookingsClient) -> None:
+        self._client = client
+
+    async def list(self, *, page: int = 1, limit: int = 20) -> Page[Provider]:
+        response = await self._client._request("GET", "/v1/providers", params={"page": page, "limit": limit})
+        return parse(Page[Provider], response)
+
+    async def iter(self, *, limit: int = 100) -> AsyncIterator[Provider]:
+        """Every provider, page after page."""
+        page = 1
+        while True:
+            result = await self.list(page=page, limit=limit)
+            for item in result.items:
+                yield item
+            if not result.items or not result.has_next:
+                return
+            page += 1
+
+
+class AsyncBookings:
+    def __init__(self, client: AsyncBookingsClient) -> None:
+        self._client = client
+
+    async def create(
+        self, *, provider_id: UUID | str, start_time: datetime, end_time: datetime, notes: str | None = None
+    ) -> Booking:
+        fields: dict[str, Any] = {
+            "provider_id": as_uuid("provider_id", provider_id),
+            "start_time": aware("start_time", start_time),
+            "end_time": aware("end_time", end_time),
+        }
+        if notes is not None:
+            fields["notes"] = notes
+        response = await self._client._request("POST", "/v1/bookings", json=body(BookingCreateBody(**fields)))
+        return parse(Booking, response)
+
+    async def get(self, booking_id: UUID | str) -> Booking:
+        booking_id = as_uuid("booking_id", booking_id)
+        return parse(Booking, await self._client._request("GET", f"/v1/bookings/{booking_id}"))
+
+    async def list(self, *, type: BookingWindow | None = None, page: int = 1, limit: int = 20) -> Page[Booking]:
+        """One page of the bookings the caller may see: ``upcoming`` (earliest first), ``past`` (latest first), or
+        all of them (earliest first) when ``type`` is None."""
+        params: dict[str, Any] = {"page": page, "limit": limit}
+        if type is not None:
+            params["type"] = type
+        return parse(Page[Booking], await self._client._request("GET", "/v1/bookings", params=params))
+
+    async def iter(self, *, type: BookingWindow | None = None, limit: int = 100) -> AsyncIterator[Booking]:
+        """Every booking the caller may see, page after page (a booking added or removed meanwhile may shift one)."""
+        page = 1
+        while True:
+            result = await self.list(type=type, page=page, limit=limit)
+            for item in result.items:
+                yield item
+            if not result.items or not result.has_next:
+                return
+            page += 1
+
+    async def reschedule(self, booking_id: UUID | str, *, start_time: datetime, end_time: datetime) -> Booking:
+        booking_id = as_uuid("booking_id", booking_id)
+        payload = BookingPatchBody(start_time=aware("start_time", start_time), end_time=aware("end_time", end_time))
+        return parse(Booking, await self._client._request("PATCH", f"/v1/bookings/{booking_id}", json=body(payload)))
+
+    async def update(self, booking_id: UUID | str, *, notes: str | None) -> Booking:
+        """Replace the notes (None clears them)."""
+        booking_id = as_uuid("booking_id", booking_id)
+        payload = BookingPatchBody(notes=notes)
+        return parse(Booking, await self._client._request("PATCH", f"/v1/bookings/{booking_id}", json=body(payload)))
+
+    async def cancel(self, booking_id: UUID | str, *, reason: str | None = None) -> Booking:
+        booking_id = as_uuid("booking_id", booking_id)
+        payload = CancelBody(reason=reason) if reason is not None else CancelBody()
+        response = await self._client._request("POST", f"/v1/bookings/{booking_id}/cancel", json=body(payload))
+        return parse(Booking, response)

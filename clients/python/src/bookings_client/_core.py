@@ -1,0 +1,133 @@
+"""What the sync and the async clients share: arguments, retry policy, token state, response parsing."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+from uuid import UUID
+
+import httpx
+import pydantic
+
+from bookings_client.errors import APIConnectionError, InvalidArgumentError, error_from, parse_retry_after
+from bookings_client.models import TokenPair
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+RETRY_STATUSES = frozenset({502, 503, 504})
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_MAX_RETRIES = 3
+USER_AGENT = "bookings-client-python/0.1.0"
+
+
+def aware(name: str, value: datetime) -> datetime:
+    """``value`` if it carries a UTC offset; a naive datetime would be read in some unknown zone, so it is refused."""
+    if not isinstance(value, datetime):
+        raise InvalidArgumentError(f"{name} must be a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidArgumentError(
+            f"{name} must be timezone-aware (e.g. datetime(2030, 5, 1, 9, tzinfo=timezone.utc)); got naive {value!r}"
+        )
+    return value
+
+
+def as_uuid(name: str, value: UUID | str) -> UUID:
+    if isinstance(value, UUID):
+        return value
+    try:
+        return UUID(str(value))
+    except ValueError:
+        raise InvalidArgumentError(f"{name} must be a UUID, got {value!r}") from None
+
+
+def body(model: pydantic.BaseModel) -> dict[str, Any]:
+    """A request body in wire form: camelCase, RFC 3339 times, fields left unset omitted."""
+    return model.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+def parse(model: type[M], response: httpx.Response) -> M:
+    return model.model_validate_json(response.content)
+
+
+def raise_for_status(response: httpx.Response) -> None:
+    if response.status_code >= 400:
+        raise error_from(response)
+
+
+def websocket_url(base_url: str) -> str:
+    parts = urlsplit(base_url)
+    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
+    return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + "/ws", "", ""))
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, for transient failures of requests that are safe to repeat.
+
+    A request is repeated when its method is idempotent by HTTP (GET, HEAD, OPTIONS, PUT, DELETE) and it failed
+    with a connection error, a timeout or a 502/503/504. POST and PATCH are repeated only when the connection was
+    never made (the request cannot have reached the service), never after a timeout or an error status.
+    """
+
+    max_retries: int = DEFAULT_MAX_RETRIES
+    backoff: float = 0.25
+    max_backoff: float = 8.0
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before retry number ``attempt`` (0-based)."""
+        ceiling = min(self.max_backoff, self.backoff * (2**attempt))
+        wait = random.uniform(ceiling / 2, ceiling)
+        if retry_after is not None:
+            wait = max(wait, min(retry_after, self.max_backoff))
+        return wait
+
+    def retry_on_error(self, method: str, error: httpx.TransportError, attempt: int) -> bool:
+        if attempt >= self.max_retries:
+            return False
+        if method in IDEMPOTENT_METHODS:
+            return True
+        return isinstance(error, httpx.ConnectError | httpx.ConnectTimeout)
+
+    def retry_on_status(self, method: str, response: httpx.Response, attempt: int) -> float | None:
+        """The delay before retrying, or None to give the response to the caller."""
+        if attempt >= self.max_retries or method not in IDEMPOTENT_METHODS:
+            return None
+        if response.status_code not in RETRY_STATUSES:
+            return None
+        return self.delay(attempt, parse_retry_after(response.headers.get("retry-after")))
+
+
+def connection_error(error: httpx.TransportError, method: str, url: str) -> APIConnectionError:
+    return APIConnectionError(f"{method} {url}: {type(error).__name__}: {error or 'no answer'}")
+
+
+@dataclass
+class TokenState:
+    """The signed-in session: tokens and when the access token stops working (monotonic clock)."""
+
+    tokens: TokenPair | None = None
+    expires_at: float = 0.0
+    generation: int = 0
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
+
+    def set(self, tokens: TokenPair | None) -> None:
+        self.tokens = tokens
+        self.generation += 1
+        self.expires_at = self.clock() + tokens.expires_in if tokens is not None else 0.0
+
+    def needs_refresh(self) -> bool:
+        """True shortly before the access token expires: a fifth of its lifetime early, at most 30 s."""
+        if self.tokens is None:
+            return False
+        margin = min(30.0, self.tokens.expires_in * 0.2)
+        return self.clock() >= self.expires_at - margin
+
+    @property
+    def access_token(self) -> str | None:
+        return self.tokens.access_token if self.tokens is not None else None

@@ -1,0 +1,290 @@
+"""``BookingsClient``: the blocking client, the same methods as ``AsyncBookingsClient`` (``_async.py``)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+from uuid import UUID
+
+import httpx
+
+from bookings_client._core import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    USER_AGENT,
+    RetryPolicy,
+    TokenState,
+    as_uuid,
+    aware,
+    body,
+    connection_error,
+    parse,
+    raise_for_status,
+)
+from bookings_client.errors import AuthenticationError
+from bookings_client.models import (
+    Booking,
+    BookingCreateBody,
+    BookingPatchBody,
+    BookingWindow,
+    CancelBody,
+    LoginBody,
+    Page,
+    Problem,
+    Provider,
+    RefreshBody,
+    RegisterBody,
+    RegisterRole,
+    TokenPair,
+    User,
+)
+
+
+class BookingsClient:
+    """A blocking client for the Bookings API.
+
+    ``with BookingsClient("http://127.0.0.1:8000") as client:``, then ``client.auth.login(...)``;
+    the client keeps the tokens and refreshes the access token before it expires.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        backoff: float = 0.25,
+        max_backoff: float = 8.0,
+        headers: Mapping[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.retry = RetryPolicy(max_retries=max_retries, backoff=backoff, max_backoff=max_backoff)
+        self._timeout = timeout
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            timeout=timeout,
+            headers={"User-Agent": USER_AGENT, **(headers or {})},
+            transport=transport,
+            follow_redirects=False,
+        )
+        self._tokens = TokenState()
+        self._refresh_lock = threading.Lock()
+        self.auth = Auth(self)
+        self.users = Users(self)
+        self.providers = Providers(self)
+        self.bookings = Bookings(self)
+
+    def __enter__(self) -> BookingsClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- transport -----------------------------------------------------------------------------------------------
+
+    def _send(
+        self, method: str, path: str, *, params: Mapping[str, Any] | None, json: Any, headers: dict[str, str]
+    ) -> httpx.Response:
+        attempt = 0
+        while True:
+            try:
+                response = self._http.request(method, path, params=params, json=json, headers=headers)
+            except httpx.TransportError as error:
+                if not self.retry.retry_on_error(method, error, attempt):
+                    raise connection_error(error, method, path) from error
+                time.sleep(self.retry.delay(attempt))
+                attempt += 1
+                continue
+            delay = self.retry.retry_on_status(method, response, attempt)
+            if delay is None:
+                return response
+            time.sleep(delay)
+            attempt += 1
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        authenticated: bool = True,
+    ) -> httpx.Response:
+        retried_401 = False
+        while True:
+            headers: dict[str, str] = {}
+            generation = self._tokens.generation
+            if authenticated and (token := self._access_token()) is not None:
+                headers["Authorization"] = f"Bearer {token}"
+                generation = self._tokens.generation
+            response = self._send(method, path, params=params, json=json, headers=headers)
+            if response.status_code == 401 and authenticated and not retried_401 and self._tokens.tokens is not None:
+                # The access token was refused before the service did anything (rotated key, clock skew): renew it
+                # once and repeat the request, whatever its method.
+                retried_401 = True
+                self._refresh(generation)
+                continue
+            raise_for_status(response)
+            return response
+
+    def _access_token(self) -> str | None:
+        if self._tokens.needs_refresh():
+            self._refresh(self._tokens.generation)
+        return self._tokens.access_token
+
+    def _refresh(self, seen_generation: int) -> TokenPair:
+        """Trade the refresh token for a new pair, once, however many threads ask at the same time.
+
+        ``seen_generation`` is the token generation the caller used: if another thread renewed the tokens since,
+        the new ones are returned without spending the refresh token again (each one works only once).
+        """
+        with self._refresh_lock:
+            current = self._tokens.tokens
+            if current is None:
+                raise AuthenticationError(_not_signed_in())
+            if self._tokens.generation != seen_generation:
+                return current
+            payload = body(RefreshBody(refresh_token=current.refresh_token))
+            response = self._send("POST", "/v1/auth/refresh", params=None, json=payload, headers={})
+            if response.status_code == 401:
+                self._tokens.set(None)  # the session is over (expired, revoked, or the token was reused)
+            raise_for_status(response)
+            tokens = parse(TokenPair, response)
+            self._tokens.set(tokens)
+            return tokens
+
+
+def _not_signed_in() -> Problem:
+    return Problem(title="Not signed in", status=401, detail="Call client.auth.login() first.")
+
+
+class Auth:
+    def __init__(self, client: BookingsClient) -> None:
+        self._client = client
+
+    @property
+    def tokens(self) -> TokenPair | None:
+        """The current token pair (None when signed out)."""
+        return self._client._tokens.tokens
+
+    def use_tokens(self, tokens: TokenPair | None) -> None:
+        """Resume a session saved earlier (treated as fresh: ``expires_in`` counts from now)."""
+        self._client._tokens.set(tokens)
+
+    def register(self, *, email: str, password: str, name: str, role: RegisterRole = "user") -> User:
+        payload = body(RegisterBody(email=email, password=password, name=name, role=role))
+        response = self._client._request("POST", "/v1/auth/register", json=payload, authenticated=False)
+        return parse(User, response)
+
+    def login(self, *, email: str, password: str) -> TokenPair:
+        payload = body(LoginBody(email=email, password=password))
+        response = self._client._request("POST", "/v1/auth/login", json=payload, authenticated=False)
+        tokens = parse(TokenPair, response)
+        self._client._tokens.set(tokens)
+        return tokens
+
+    def refresh(self) -> TokenPair:
+        """Renew the tokens now (the client also does it by itself before the access token expires)."""
+        return self._client._refresh(self._client._tokens.generation)
+
+    def logout(self) -> None:
+        """Revoke the refresh token's family on the server and forget the tokens."""
+        tokens = self._client._tokens.tokens
+        self._client._tokens.set(None)
+        if tokens is not None:
+            payload = body(RefreshBody(refresh_token=tokens.refresh_token))
+            self._client._request("POST", "/v1/auth/logout", json=payload, authenticated=False)
+
+
+class Users:
+    def __init__(self, client: BookingsClient) -> None:
+        self._client = client
+
+    def me(self) -> User:
+        return parse(User, self._client._request("GET", "/v1/users/me"))
+
+
+class Providers:
+    def __init__(self, client: BookingsClient) -> None:
+        self._client = client
+
+    def list(self, *, page: int = 1, limit: int = 20) -> Page[Provider]:
+        response = self._client._request("GET", "/v1/providers", params={"page": page, "limit": limit})
+        return parse(Page[Provider], response)
+
+    def iter(self, *, limit: int = 100) -> Iterator[Provider]:
+        """Every provider, page after page."""
+        page = 1
+        while True:
+            result = self.list(page=page, limit=limit)
+            yield from result.items
+            if not result.items or not result.has_next:
+                return
+            page += 1
+
+
+class Bookings:
+    def __init__(self, client: BookingsClient) -> None:
+        self._client = client
+
+    def create(
+        self, *, provider_id: UUID | str, start_time: datetime, end_time: datetime, notes: str | None = None
+    ) -> Booking:
+        fields: dict[str, Any] = {
+            "provider_id": as_uuid("provider_id", provider_id),
+            "start_time": aware("start_time", start_time),
+            "end_time": aware("end_time", end_time),
+        }
+        if notes is not None:
+            fields["notes"] = notes
+        response = self._client._request("POST", "/v1/bookings", json=body(BookingCreateBody(**fields)))
+        return parse(Booking, response)
+
+    def get(self, booking_id: UUID | str) -> Booking:
+        booking_id = as_uuid("booking_id", booking_id)
+        return parse(Booking, self._client._request("GET", f"/v1/bookings/{booking_id}"))
+
+    def list(self, *, type: BookingWindow | None = None, page: int = 1, limit: int = 20) -> Page[Booking]:
+        """One page of the bookings the caller may see: ``upcoming`` (earliest first), ``past`` (latest first), or
+        all of them (earliest first) when ``type`` is None."""
+        params: dict[str, Any] = {"page": page, "limit": limit}
+        if type is not None:
+            params["type"] = type
+        return parse(Page[Booking], self._client._request("GET", "/v1/bookings", params=params))
+
+    def iter(self, *, type: BookingWindow | None = None, limit: int = 100) -> Iterator[Booking]:
+        """Every booking the caller may see, page after page (a booking added or removed meanwhile may shift one)."""
+        page = 1
+        while True:
+            result = self.list(type=type, page=page, limit=limit)
+            yield from result.items
+            if not result.items or not result.has_next:
+                return
+            page += 1
+
+    def reschedule(self, booking_id: UUID | str, *, start_time: datetime, end_time: datetime) -> Booking:
+        booking_id = as_uuid("booking_id", booking_id)
+        payload = BookingPatchBody(start_time=aware("start_time", start_time), end_time=aware("end_time", end_time))
+        return parse(Booking, self._client._request("PATCH", f"/v1/bookings/{booking_id}", json=body(payload)))
+
+    def update(self, booking_id: UUID | str, *, notes: str | None) -> Booking:
+        """Replace the notes (None clears them)."""
+        booking_id = as_uuid("booking_id", booking_id)
+        payload = BookingPatchBody(notes=notes)
+        return parse(Booking, self._client._request("PATCH", f"/v1/bookings/{booking_id}", json=body(payload)))
+
+    def cancel(self, booking_id: UUID | str, *, reason: str | None = None) -> Booking:
+        booking_id = as_uuid("booking_id", booking_id)
+        payload = CancelBody(reason=reason) if reason is not None else CancelBody()
+        response = self._client._request("POST", f"/v1/bookings/{booking_id}/cancel", json=body(payload))
+        return parse(Booking, response)
