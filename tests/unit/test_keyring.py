@@ -14,25 +14,25 @@ from bookings.users.models import Role
 
 OLD = "old:" + "o" * 40
 NEW = "new:" + "n" * 40
-NOW = datetime.now(UTC)
 
 
 def test_rotation_keeps_old_tokens_valid_until_the_old_key_is_dropped() -> None:
-    user = uuid.uuid4()
-    token = KeyRing.parse(OLD, issuer="bookings").issue(user, Role.USER, NOW, timedelta(minutes=5))
+    user, now = uuid.uuid4(), datetime.now(UTC)
+    token = KeyRing.parse(OLD, issuer="bookings").issue(user, Role.USER, now, timedelta(minutes=5))
     rotated = KeyRing.parse(f"{NEW},{OLD}", issuer="bookings")
     assert rotated.verify(token).user_id == user
-    assert jwt.get_unverified_header(rotated.issue(user, Role.USER, NOW, timedelta(minutes=5)))["kid"] == "new"
+    assert jwt.get_unverified_header(rotated.issue(user, Role.USER, now, timedelta(minutes=5)))["kid"] == "new"
     with pytest.raises(NotAuthenticated, match="retired"):
         KeyRing.parse(NEW, issuer="bookings").verify(token)
 
 
 def test_expired_and_foreign_issuer_tokens_are_refused() -> None:
+    now = datetime.now(UTC)
     ring = KeyRing.parse(NEW, issuer="bookings")
-    expired = ring.issue(uuid.uuid4(), Role.USER, NOW - timedelta(hours=1), timedelta(minutes=5))
+    expired = ring.issue(uuid.uuid4(), Role.USER, now - timedelta(hours=1), timedelta(minutes=5))
     with pytest.raises(NotAuthenticated, match="expired"):
         ring.verify(expired)
-    foreign = KeyRing.parse(NEW, issuer="someone-else").issue(uuid.uuid4(), Role.USER, NOW, timedelta(minutes=5))
+    foreign = KeyRing.parse(NEW, issuer="someone-else").issue(uuid.uuid4(), Role.USER, now, timedelta(minutes=5))
     with pytest.raises(NotAuthenticated):
         ring.verify(foreign)
 
