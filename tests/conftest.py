@@ -17,6 +17,7 @@ import pytest
 from bookings.admin import create_admin
 from bookings.config import Settings
 from tests.support.api import PASSWORD, Account, login
+from tests.support.contract import undocumented_statuses
 from tests.support.databases import ScratchDatabase, create_postgres, create_sqlite
 from tests.support.servers import ServerProcess
 
@@ -64,8 +65,12 @@ def start_service(backend: str, tmp: Path, **extra_env: str) -> Service:
 def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     svc = start_service(request.param, tmp_path_factory.mktemp(request.param))
     yield svc
+    openapi = httpx.get(f"{svc.url}/openapi.json", timeout=10).json()
     svc.server.stop()
     svc.db.drop()
+    # Every status the whole run saw this server return must be documented for its operation.
+    missing = undocumented_statuses(svc.server.log(), openapi)
+    assert not missing, f"statuses returned but not in /openapi.json: {sorted(missing)}"
 
 
 @pytest.fixture
