@@ -1,5 +1,5 @@
 # The commands the README promises. Each installs what it needs from the lock file first.
-.PHONY: install run test lint format bench
+.PHONY: install run test lint format bench bench-fanout bench-reminders
 
 UV ?= uv
 
@@ -23,3 +23,9 @@ format: install
 
 bench: install
 	$(UV) run python -m bench
+
+bench-fanout: install
+	$(UV) run python -m bench.fanout
+
+bench-reminders: install
+	$(UV) run python -m bench.reminders

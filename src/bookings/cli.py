@@ -39,6 +39,8 @@ def serve(
         access_log=False,
         proxy_headers=True,
         ws_ping_interval=settings.ws_ping_seconds,
+        # Events are small JSON; per-connection compression state would double an idle socket's memory.
+        ws_per_message_deflate=False,
         ws_ping_timeout=settings.ws_ping_seconds,
         log_level=settings.log_level.lower(),
     )

@@ -61,7 +61,10 @@ class MemoryBus:
 
 class RedisStreamBus:
     def __init__(self, url: str, *, prefix: str, block_ms: int = 5_000, retry_seconds: float = 0.5) -> None:
-        self._redis = aioredis.from_url(url, socket_connect_timeout=2, health_check_interval=10)
+        # The socket timeout must outlast a blocking XREAD: otherwise every quiet stream reads as a failure.
+        self._redis = aioredis.from_url(
+            url, socket_connect_timeout=2, socket_timeout=block_ms / 1000 + 5, health_check_interval=10
+        )
         self._stream = f"{prefix}:events"
         self._block_ms = block_ms
         self._retry = retry_seconds

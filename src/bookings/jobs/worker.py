@@ -79,12 +79,13 @@ class Worker:
                     log.warning("claim_failed", error=type(exc).__name__)
                     await asyncio.sleep(self._poll)
                     continue
+                free = self._concurrency - len(self._running)
                 for job in claimed:
                     task = asyncio.create_task(self._execute(job))
                     self._running.add(task)
                     task.add_done_callback(self._running.discard)
-                if claimed and len(self._running) < self._concurrency:
-                    continue  # there may be more due right now
+                if claimed and len(claimed) == free and len(self._running) < self._concurrency:
+                    continue  # every free slot was filled and some have freed since: more may be due
                 await self._idle()
         finally:
             for task in self._running:
