@@ -115,3 +115,33 @@ def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:
     for n, delay in enumerate(delays, start=1):
         ceiling = min(30, 2 ** (n - 1))
         assert ceiling / 2 <= delay <= ceiling
+
+
+class TestPrune:
+    async def test_finished_jobs_past_retention_are_deleted_but_dead_letters_stay(self, db: Database) -> None:
+        clock = SettableClock(NOW)
+        worker = Worker(db, LocalWakeup(), Metrics(), clock, retention=timedelta(days=7))
+
+        async def ok(_job: queue.ClaimedJob, _session: object) -> None:
+            return None
+
+        async def broken(_job: queue.ClaimedJob, _session: object) -> None:
+            raise JobFailed("no")
+
+        worker.register("test", ok)
+        await _schedule(db, 2, attempts=1)
+        for job in await _claim(db, worker.name, 2):
+            await worker._execute(job)
+        worker.register("test", broken)
+        await _schedule(db, 1, attempts=1)
+        for job in await _claim(db, worker.name, 1):
+            await worker._execute(job)
+        clock.now = NOW + timedelta(days=6)
+        await worker.prune()
+        async with db.read_sessions() as session:
+            assert len(list(await session.scalars(select(Job)))) == 3  # not old enough yet
+        clock.now = NOW + timedelta(days=8)
+        worker._last_prune = None
+        await worker.prune()
+        async with db.read_sessions() as session:
+            assert [j.state for j in await session.scalars(select(Job))] == ["dead"]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookings.db import after_commit
@@ -131,6 +131,13 @@ async def fail(
         .where(Job.id == job.id, Job.state == JobState.RUNNING.value, Job.locked_by == worker)
         .values(**values)
         .execution_options(synchronize_session=False)
+    )
+
+
+async def prune_finished(session: AsyncSession, before: datetime) -> None:
+    """Delete jobs that finished (done or cancelled) before ``before``; dead letters stay until replayed."""
+    await session.execute(
+        delete(Job).where(Job.state.in_((JobState.DONE.value, JobState.CANCELLED.value)), Job.finished_at < before)
     )
 
 

@@ -16,7 +16,7 @@ import os
 import secrets
 import socket
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -51,6 +51,7 @@ class Worker:
         lease: timedelta = timedelta(seconds=60),
         backoff_base: float = 5.0,
         backoff_cap: float = 3600.0,
+        retention: timedelta = timedelta(days=7),
     ) -> None:
         self._db = db
         self._wakeup = wakeup
@@ -63,6 +64,8 @@ class Worker:
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
         self._running: set[asyncio.Task[None]] = set()
+        self._retention = retention
+        self._last_prune: datetime | None = None
         self.name = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
     def register(self, kind: str, handler: Handler) -> None:
@@ -99,8 +102,21 @@ class Worker:
         async with self._db.write_sessions() as session, session.begin():
             return await queue.claim(session, self.name, free, now=self._clock(), lease=self._lease)
 
+    async def prune(self) -> None:
+        """Drop finished jobs past retention, at most once an hour (any worker may; deleting twice is harmless)."""
+        now = self._clock()
+        if self._last_prune is not None and now - self._last_prune < timedelta(hours=1):
+            return
+        self._last_prune = now
+        async with self._db.write_sessions() as session, session.begin():
+            await queue.prune_finished(session, now - self._retention)
+
     async def _idle(self) -> None:
         """Sleep until a job may be due: woken by a new job, a finished one, the next due time, or the poll."""
+        try:
+            await self.prune()
+        except Exception as exc:
+            log.warning("prune_failed", error=type(exc).__name__)
         seconds = self._poll
         if len(self._running) < self._concurrency:
             try:
