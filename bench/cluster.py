@@ -16,7 +16,7 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,8 +29,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from bench.config import PROJECT_DIR
-from bench.cpu import CpuMeter, _processes
-from bench.dataset import bookings_command
+from bench.cpu import CpuMeter, _processes, background_load
+from bench.dataset import BenchDatabase, bookings_command
 from bench.server import ServiceProcess, free_port
 
 JWT_KID = "bench"
@@ -149,6 +149,30 @@ class WorkerProcess(ServiceProcess):
 
     def exited(self) -> bool:
         return self._process is None or self._process.returncode is not None
+
+
+async def fresh_database(say: Callable[[str], None], pg_admin_url: str) -> tuple[float, BenchDatabase]:
+    """How busy the machine is before anything starts, then a new empty database (the caller drops it)."""
+    idle = await background_load()
+    say(f"before starting: {idle:.2f} of {os.cpu_count()} cores busy with other work")
+    db = await BenchDatabase.create(pg_admin_url)
+    say(f"created database {db.name}")
+    return idle, db
+
+
+async def start_backends(
+    say: Callable[[str], None], db: BenchDatabase, redis: RedisServer, reminder_lead_seconds: int
+) -> Deployment:
+    """Migrate ``db``, start the private Redis, and describe the deployment the service processes will share."""
+    await asyncio.to_thread(db.migrate)
+    await redis.start()
+    say(f"migrated; private redis-server {redis.version} on port {redis.port}")
+    return Deployment(
+        database_url=db.url,
+        jwt_secret=new_jwt_secret(),
+        redis_url=redis.url,
+        reminder_lead_seconds=reminder_lead_seconds,
+    )
 
 
 async def wait_for_listeners(

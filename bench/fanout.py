@@ -38,19 +38,19 @@ from bench.cluster import (
     RedisServer,
     busy_warning,
     format_table,
+    fresh_database,
     insert_people,
     mint_token,
-    new_jwt_secret,
     percentile,
     person_id,
     postgres_version,
     ratio,
     rss_of,
     run_until_done,
+    start_backends,
     transactions,
 )
 from bench.config import DEFAULT_PG_ADMIN_URL, RESULTS_DIR
-from bench.cpu import background_load
 from bench.dataset import BenchDatabase
 from bench.report import Target, targets_text
 from bench.run import Progress, _git_commit
@@ -439,21 +439,10 @@ class Bench:
         config = self.config
         RESULTS_DIR.mkdir(exist_ok=True)
         (RESULTS_DIR / "fanout-clients.log").write_bytes(b"")  # both client processes of this run append to it
-        idle = await background_load()
-        self.say(f"before starting: {idle:.2f} of {os.cpu_count()} cores busy with other work")
-        db = await BenchDatabase.create(config.pg_admin_url)
+        idle, db = await fresh_database(self.say, config.pg_admin_url)
         self.db_name = db.name
-        self.say(f"created database {db.name}")
         try:
-            await asyncio.to_thread(db.migrate)
-            await self.redis.start()
-            self.say(f"migrated; private redis-server {self.redis.version} on port {self.redis.port}")
-            deployment = Deployment(
-                database_url=db.url,
-                jwt_secret=new_jwt_secret(),
-                redis_url=self.redis.url,
-                reminder_lead_seconds=REMINDER_LEAD_SECONDS,
-            )
+            deployment = await start_backends(self.say, db, self.redis, REMINDER_LEAD_SECONDS)
             self.apis = [ApiInstance(deployment, RESULTS_DIR / f"fanout-api-{n + 1}.log") for n in range(INSTANCES)]
             await asyncio.gather(*(api.start() for api in self.apis))
             self.tap = BusTap(self.redis.url, deployment.redis_prefix)

@@ -33,17 +33,17 @@ from bench.cluster import (
     WorkerProcess,
     busy_warning,
     format_table,
+    fresh_database,
     insert_people,
-    new_jwt_secret,
     percentile,
     postgres_version,
     ratio,
     run_until_done,
+    start_backends,
     transactions,
     wait_for_listeners,
 )
 from bench.config import DEFAULT_PG_ADMIN_URL, RESULTS_DIR
-from bench.cpu import background_load
 from bench.dataset import BenchDatabase
 from bench.report import Target, targets_text
 from bench.run import Progress, _git_commit
@@ -163,21 +163,10 @@ class Bench:
 
     async def run(self) -> int:
         RESULTS_DIR.mkdir(exist_ok=True)
-        idle = await background_load()
-        self.say(f"before starting: {idle:.2f} of {os.cpu_count()} cores busy with other work")
-        db = await BenchDatabase.create(self.config.pg_admin_url)
+        idle, db = await fresh_database(self.say, self.config.pg_admin_url)
         self.db_name = db.name
-        self.say(f"created database {db.name}")
         try:
-            await asyncio.to_thread(db.migrate)
-            await self.redis.start()
-            self.say(f"migrated; private redis-server {self.redis.version} on port {self.redis.port}")
-            deployment = Deployment(
-                database_url=db.url,
-                jwt_secret=new_jwt_secret(),
-                redis_url=self.redis.url,
-                reminder_lead_seconds=LEAD_SECONDS,
-            )
+            deployment = await start_backends(self.say, db, self.redis, LEAD_SECONDS)
             self.api = ApiInstance(deployment, RESULTS_DIR / "reminders-api.log")
             await self.api.start()
             self.say(f"API instance up at {self.api.url} (its relay numbers the reminder events)")
