@@ -49,6 +49,10 @@ def serve(
 @cli.command()
 def worker(
     concurrency: Annotated[int | None, typer.Option(min=1, help="Jobs run at once (default: settings).")] = None,
+    http_port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Serve /health and /metrics.prom on this port (default: none).")
+    ] = None,
+    http_host: Annotated[str, typer.Option(help="Interface for --http-port.")] = "127.0.0.1",
 ) -> None:
     """Run background jobs (reminders, webhook deliveries). Distributed mode: run as many as you like."""
     settings = Settings()
@@ -56,7 +60,7 @@ def worker(
         raise typer.BadParameter("embedded mode runs jobs inside `bookings serve`; a worker needs PostgreSQL")
     if concurrency is not None:
         settings = settings.model_copy(update={"worker_concurrency": concurrency})
-    asyncio.run(run_worker(settings))
+    asyncio.run(run_worker(settings, http_host=http_host, http_port=http_port))
 
 
 @cli.command()

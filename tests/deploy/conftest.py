@@ -1,8 +1,9 @@
 """The deployment's own parts run for real where no Docker engine is needed.
 
 ``deployment`` is two ``bookings serve`` processes on one fresh PostgreSQL database and a private Redis (the compose
-file's api-1 and api-2), with Debian's nginx in front of them running deploy/nginx/nginx.conf, the file the compose
-file mounts, with only its upstream addresses and listen port rewritten.
+file's api-1 and api-2) and a ``bookings worker`` serving its metrics on a port of its own (the compose file's
+worker), with Debian's nginx in front of the replicas running deploy/nginx/nginx.conf, the file the compose file
+mounts, with only its upstream addresses and listen port rewritten.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import pytest
 from tests.conftest import TEST_ENV
 from tests.support.databases import ScratchDatabase, create_postgres
 from tests.support.redis_server import RedisServer
-from tests.support.servers import ServerProcess, free_port
+from tests.support.servers import ServerProcess, WorkerProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX_CONF = ROOT / "deploy" / "nginx" / "nginx.conf"
@@ -113,6 +114,7 @@ class Deployment:
     redis: RedisServer
     env: dict[str, str]
     servers: list[ServerProcess]
+    worker: WorkerProcess
     proxy: NginxProcess
 
 
@@ -129,18 +131,21 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         "BOOKINGS_RELAY_POLL_SECONDS": "0.5",
     }
     servers: list[ServerProcess] = []
+    worker = WorkerProcess(env=env, log_path=tmp / "worker.log", http_port=free_port())
     proxy: NginxProcess | None = None
     try:
         servers += [ServerProcess(env=env, log_path=tmp / f"{name}.log") for name in ("api-1", "api-2")]
         with ThreadPoolExecutor(max_workers=len(servers)) as pool:  # both start at once
             list(pool.map(ServerProcess.start, servers))
+        worker.start()
         port = free_port()
         conf = render_nginx_conf([s.port for s in servers], port)
         proxy = NginxProcess(conf, tmp / "nginx", port).start()
-        yield Deployment(db=db, redis=redis, env=env, servers=servers, proxy=proxy)
+        yield Deployment(db=db, redis=redis, env=env, servers=servers, worker=worker, proxy=proxy)
     finally:
         if proxy is not None:
             proxy.stop()
+        worker.stop()
         for server in servers:
             server.stop()
         redis.stop()

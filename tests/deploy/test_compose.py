@@ -171,11 +171,12 @@ def test_two_api_replicas_with_a_healthcheck_on_health_live(compose: dict[str, A
         assert api["environment"]["FORWARDED_ALLOW_IPS"] == "*"
 
 
-def test_one_worker(compose: dict[str, Any]) -> None:
+def test_one_worker_serving_its_health_and_metrics_on_9100(compose: dict[str, Any]) -> None:
     worker = services(compose)["worker"]
-    assert worker["command"] == ["bookings", "worker"]
-    # The image's HEALTHCHECK asks an HTTP port the worker does not have: the worker overrides it.
-    assert "/health/live" not in " ".join(worker["healthcheck"]["test"])
+    assert worker["command"] == ["bookings", "worker", "--http-host", "0.0.0.0", "--http-port", "9100"]
+    assert "ports" not in worker, "only Prometheus, inside the network, reads the worker's port"
+    # The image's HEALTHCHECK asks port 8000, which the worker does not serve: the worker overrides it.
+    assert "http://127.0.0.1:9100/health/live" in " ".join(worker["healthcheck"]["test"])
 
 
 def test_bookings_services_share_the_image_and_the_distributed_mode_settings(compose: dict[str, Any]) -> None:
@@ -216,7 +217,7 @@ def test_the_proxy_fronts_both_replicas_with_the_repository_nginx_conf(compose: 
         assert f"proxy_set_header {header}" in conf
 
 
-def test_prometheus_scrapes_every_api_replica(compose: dict[str, Any]) -> None:
+def test_prometheus_scrapes_every_api_replica_and_the_worker(compose: dict[str, Any]) -> None:
     prometheus = services(compose)["prometheus"]
     assert "./deploy/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in prometheus["volumes"]
     config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
@@ -224,6 +225,9 @@ def test_prometheus_scrapes_every_api_replica(compose: dict[str, Any]) -> None:
     assert job["metrics_path"] == "/metrics.prom"
     targets = [t for group in job["static_configs"] for t in group["targets"]]
     assert sorted(targets) == [f"{name}:8000" for name in API_REPLICAS]
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "bookings-worker"]
+    assert job["metrics_path"] == "/metrics.prom"
+    assert [t for group in job["static_configs"] for t in group["targets"]] == ["worker:9100"]
 
 
 def test_grafana_is_provisioned_with_the_datasource_the_dashboard_uses(compose: dict[str, Any]) -> None:

@@ -1,25 +1,31 @@
 """The Grafana dashboard: every query parses as PromQL, and every ``bookings_*`` metric it asks for is exposed.
 
-The names are compared with a live replica's ``/metrics.prom`` (the compose deployment's API, PostgreSQL and Redis)
-after a booking has been made through the proxy, so the booking counters have samples.
+Each query names the Prometheus job it reads (``bookings-api``: the replicas; ``bookings-worker``: the worker's own
+port). Its names are compared with that job's live ``/metrics.prom`` in the compose-like deployment, after a booking
+has been made through the proxy and its reminder has run, so the counters have samples.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import promql_parser
 import pytest
+import yaml
 
 from tests.deploy.conftest import Deployment
-from tests.support.api import account, book
+from tests.support.api import account, book, iso
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "bookings.json"
+PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 # Grafana's variables, replaced by what they stand for so that the PromQL parser sees a query Prometheus would get.
 GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "1h", "$instance": ".*"}
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
@@ -43,21 +49,31 @@ def prometheus_query(expr: str) -> str:
     return expr
 
 
-def metric_names(node: Any) -> set[str]:
-    """The metric names of every vector selector in a parsed PromQL expression."""
+def selectors(node: Any) -> set[tuple[str, str | None]]:
+    """``(metric name, job)`` for every vector selector in a parsed PromQL expression (job: its ``job=`` value)."""
     if isinstance(node, promql_parser.VectorSelector):
-        return {node.name} if node.name else set()
-    names: set[str] = set()
+        jobs = [m.value for m in node.matchers.matchers if m.name == "job" and m.op == promql_parser.MatchOp.Equal]
+        return {(node.name, jobs[0] if jobs else None)} if node.name else set()
+    found: set[tuple[str, str | None]] = set()
     for attribute in ("expr", "lhs", "rhs", "args", "param", "vector_selector"):
         child = getattr(node, attribute, None)
         for item in child if isinstance(child, list) else [child]:
             if item is not None and not isinstance(item, int | float | str):
-                names |= metric_names(item)
-    return names
+                found |= selectors(item)
+    return found
+
+
+def dashboard_selectors() -> set[tuple[str, str | None]]:
+    return set().union(*(selectors(promql_parser.parse(prometheus_query(e))) for e in expressions()))
 
 
 def dashboard_metrics() -> set[str]:
-    return set().union(*(metric_names(promql_parser.parse(prometheus_query(e))) for e in expressions()))
+    return {name for name, _ in dashboard_selectors()}
+
+
+def scrape_jobs() -> set[str]:
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    return {job["job_name"] for job in config["scrape_configs"]}
 
 
 def exposed_names(exposition: str) -> set[str]:
@@ -101,22 +117,43 @@ def test_the_dashboard_covers_what_operators_watch() -> None:
         assert status in queries
 
 
+def test_every_bookings_query_reads_a_job_prometheus_scrapes() -> None:
+    jobs = {job for name, job in dashboard_selectors() if name.startswith("bookings_")}
+    assert None not in jobs, "a bookings_* query does not say which job (replicas or worker) it reads"
+    assert jobs == {"bookings-api", "bookings-worker"} <= scrape_jobs()
+
+
 async def test_every_metric_the_dashboard_queries_is_exposed(deployment: Deployment) -> None:
     async with httpx.AsyncClient(base_url=deployment.proxy.url, timeout=30) as client:
         user = await account(client, "user")
         provider = await account(client, "provider")
         created = await book(client, user, provider)
         assert created.status_code == 201, created.text
-        expositions = {s.url: (await client.get(f"{s.url}/metrics.prom")).text for s in deployment.servers}
-    queried = {name for name in dashboard_metrics() if name.startswith("bookings_")}
-    for url, exposition in expositions.items():
-        missing = queried - exposed_names(exposition)
-        assert not missing, f"{url}/metrics.prom lacks {sorted(missing)}"
-    # The booking made above is counted by one of the replicas: the counters are real samples, not just declared.
-    created_total = sum(
-        float(line.split()[1])
-        for exposition in expositions.values()
-        for line in exposition.splitlines()
-        if line.startswith("bookings_created_total ")
-    )
-    assert created_total >= 1
+        # Starts inside the reminder lead, so its reminder is due at once and the worker runs it.
+        soon = datetime.now(UTC) + timedelta(minutes=2)
+        reminded = await book(client, user, provider, (iso(soon), iso(soon + timedelta(minutes=30))))
+        assert reminded.status_code == 201, reminded.text
+        targets = {"bookings-api": [s.url for s in deployment.servers], "bookings-worker": [deployment.worker.url]}
+        expositions = {url: (await client.get(f"{url}/metrics.prom")).text for urls in targets.values() for url in urls}
+        deadline = time.monotonic() + 10
+        while sample(expositions[deployment.worker.url], 'bookings_jobs_succeeded_total{kind="reminder"}') < 1:
+            assert time.monotonic() < deadline, "the worker's /metrics.prom never counted the reminder it ran"
+            await asyncio.sleep(0.2)
+            expositions[deployment.worker.url] = (await client.get(f"{deployment.worker.url}/metrics.prom")).text
+    for name, job in dashboard_selectors():
+        if not name.startswith("bookings_"):
+            continue
+        assert job is not None
+        for url in targets[job]:
+            assert name in exposed_names(expositions[url]), f"{url}/metrics.prom ({job}) lacks {name}"
+    # The bookings made above are counted by the replicas: the counters are real samples, not just declared.
+    assert sum(sample(expositions[url], "bookings_created_total") for url in targets["bookings-api"]) >= 2
+    assert sample(expositions[deployment.worker.url], "bookings_reminder_lateness_seconds_count") >= 1
+
+
+def sample(exposition: str, series: str) -> float:
+    """The value of one series (its name and labels, exactly as exposed), 0 if it is not there."""
+    for line in exposition.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    return 0.0

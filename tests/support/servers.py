@@ -85,26 +85,40 @@ class ServerProcess:
 
 @dataclass
 class WorkerProcess:
-    """``bookings worker``: no port, ready once its log says it started."""
+    """``bookings worker``, ready once its log says it started (and, given ``http_port``, once that port answers)."""
 
     env: dict[str, str]
     log_path: Path
+    http_port: int | None = None
     process: subprocess.Popen[bytes] | None = None
 
+    @property
+    def url(self) -> str:
+        assert self.http_port is not None, "this worker serves no HTTP"
+        return f"http://127.0.0.1:{self.http_port}"
+
     def start(self) -> WorkerProcess:
+        args = [sys.executable, "-m", "bookings", "worker"]
+        if self.http_port is not None:
+            args += ["--http-port", str(self.http_port)]
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "bookings", "worker"],
-                env={**os.environ, **self.env},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+            self.process = subprocess.Popen(args, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-        while "worker_started" not in self.log_path.read_text():
+        while not self._ready():
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"worker did not start:\n{self.log_path.read_text()[-3000:]}")
             time.sleep(0.05)
         return self
+
+    def _ready(self) -> bool:
+        if "worker_started" not in self.log_path.read_text():
+            return False
+        if self.http_port is None:
+            return True
+        try:
+            return httpx.get(f"{self.url}/health/live", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
 
     def kill(self) -> None:
         assert self.process is not None
