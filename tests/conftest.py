@@ -33,6 +33,9 @@ TEST_ENV = {
     "BOOKINGS_ARGON2_MEMORY_COST_KIB": "1024",
     "BOOKINGS_ARGON2_PARALLELISM": "1",
     "BOOKINGS_LOG_LEVEL": "INFO",
+    # Suites make thousands of logins and bookings a minute; tests/e2e/test_rate_limits.py sets real limits.
+    "BOOKINGS_RATE_LIMIT_LOGIN": "100000/minute",
+    "BOOKINGS_RATE_LIMIT_BOOKINGS": "100000/minute",
 }
 
 

@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     app.state.settings = settings
     app.state.db = parts.db
     app.state.redis = parts.redis
+    app.state.rate_limiter = parts.rate_limiter
     app.state.metrics = parts.metrics
     app.state.auth = parts.auth
     app.state.bookings = parts.bookings

@@ -30,9 +30,12 @@ from bookings.jobs.wakeup import Wakeup, wakeup_from_settings
 from bookings.jobs.worker import Worker
 from bookings.kit.time import Clock
 from bookings.ops.metrics import Metrics
+from bookings.ops.rate_limits import RateLimiter, rate_limiter_from_settings
 from bookings.webhooks import service as webhook_jobs
 from bookings.webhooks.delivery import WebhookSender
 from bookings.webhooks.service import Webhooks
+
+REDIS_TIMEOUT_SECONDS = 2.0
 
 
 @dataclass
@@ -41,6 +44,7 @@ class Components:
     metrics: Metrics
     db: Database
     redis: aioredis.Redis | None
+    rate_limiter: RateLimiter
     bus: EventBus
     relay: Relay
     hub: Hub
@@ -101,11 +105,18 @@ def build(settings: Settings, clock: Clock) -> Components:
     )
     worker.register(reminder_jobs.KIND, reminders.fire)
     worker.register(webhook_jobs.KIND, sender.deliver)
+    # Health checks and rate-limit counters; the event bus keeps a client of its own (its reads block).
+    redis = (
+        aioredis.from_url(settings.redis_url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=2)
+        if settings.redis_url
+        else None
+    )
     return Components(
         settings=settings,
         metrics=metrics,
         db=db,
-        redis=aioredis.from_url(settings.redis_url) if settings.redis_url else None,
+        redis=redis,
+        rate_limiter=rate_limiter_from_settings(settings, redis, metrics),
         bus=bus,
         relay=relay,
         hub=Hub(bus, metrics),

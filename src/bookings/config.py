@@ -6,6 +6,7 @@ import enum
 import secrets
 from pathlib import Path
 
+from limits import parse_many
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -43,6 +44,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     db_pool_size: int = Field(default=20, ge=1)
 
+    # Rate limits, as "N/period" items separated by ";" (e.g. "10/minute;100/hour"); empty: no limit.
+    # Login: per client address and email. Booking creation: per user.
+    rate_limit_login: str = "10/minute"
+    rate_limit_bookings: str = "60/minute"
+
     # Real-time events.
     relay_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     event_retention_days: int = Field(default=7, ge=7)
@@ -74,6 +80,19 @@ class Settings(BaseSettings):
     def _known_database(cls, value: str) -> str:
         if not value.startswith(("sqlite", "postgresql", "postgres")):
             raise ValueError("database_url must be a sqlite:// or postgresql:// URL")
+        return value
+
+    @field_validator("rate_limit_login", "rate_limit_bookings")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        if not value.strip():
+            return value
+        try:
+            items = parse_many(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate limit like '10/minute;100/hour': {value!r}") from exc
+        if any(item.amount < 1 for item in items):  # that would refuse everyone; an empty value means no limit
+            raise ValueError(f"not a rate limit: {value!r} allows no request at all (leave it empty for no limit)")
         return value
 
     @property

@@ -12,6 +12,7 @@ The tree::
     │   └── EmailTaken
     ├── PayloadTooLarge       413
     ├── InvalidInput          422  well-formed but not acceptable (past start, unknown provider, weak password)
+    ├── RateLimited           429  (bookings.ops.rate_limits) too many logins or bookings; see `Retry-After`
     └── ServiceUnavailable    503  a dependency (the database) cannot be reached
 
 Services raise these; routes never build responses for errors themselves.
@@ -76,6 +77,7 @@ class BookingsError(Exception):
         super().__init__(detail or self.title)
         self.detail = detail
         self.errors = errors
+        self.headers: dict[str, str] = {}
 
     @property
     def type(self) -> str:
@@ -147,6 +149,8 @@ def problem_response(
         errors=errors,
     )
     all_headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    # Headers the request earned before it failed (a rate limit's standing), then the error's own.
+    all_headers.update(getattr(request.state, "response_headers", {}))
     all_headers.update(headers or {})
     return JSONResponse(
         problem.model_dump(exclude_none=True),
@@ -164,6 +168,7 @@ def error_response(request: Request, error: BookingsError) -> JSONResponse:
         type_=error.type,
         detail=error.detail,
         errors=error.errors,
+        headers=error.headers,
     )
 
 
@@ -240,15 +245,41 @@ _DESCRIPTIONS = {
     409: "Conflicts with the current state.",
     413: "The body is larger than the service accepts.",
     422: "The input failed validation; `errors` lists the fields.",
+    429: "Too many requests; retry after `Retry-After` seconds.",
     503: "A dependency is unavailable.",
+}
+
+# The fields of draft-ietf-httpapi-ratelimit-headers, sent by rate-limited operations on every response.
+RATE_LIMIT_HEADERS: dict[str, Any] = {
+    "RateLimit-Policy": {
+        "description": 'The limit: `"<name>";q=<requests>;w=<window seconds>`, one item per window.',
+        "schema": {"type": "string"},
+        "example": '"create-booking";q=60;w=60',
+    },
+    "RateLimit": {
+        "description": 'Where the caller stands: `"<name>";r=<requests left>;t=<seconds until the window resets>`.',
+        "schema": {"type": "string"},
+        "example": '"create-booking";r=59;t=60',
+    },
+}
+_HEADERS = {
+    401: {"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}},
+    429: {
+        "Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}},
+        **RATE_LIMIT_HEADERS,
+    },
 }
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {
-        status: {
+    """The ``responses=`` of a route: each status with its problem-document schema (and headers)."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        response: dict[str, Any] = {
             "description": _DESCRIPTIONS[status],
             "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
-        for status in statuses
-    }
+        if status in _HEADERS:
+            response["headers"] = _HEADERS[status]
+        responses[status] = response
+    return responses

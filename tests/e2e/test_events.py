@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-import secrets
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -16,57 +14,21 @@ import pytest
 
 from tests.conftest import SIGNING_KEY, TEST_ENV
 from tests.support.api import Account, account, admin_account, book, future_slot
-from tests.support.databases import ScratchDatabase, create_postgres, create_sqlite
+from tests.support.cluster import Cluster
+from tests.support.databases import ScratchDatabase, create_sqlite
 from tests.support.redis_server import RedisServer
 from tests.support.servers import ServerProcess
 from tests.support.ws import EventClient
 
 
-@dataclass
-class Cluster:
-    db: ScratchDatabase
-    redis: RedisServer
-    env: dict[str, str]
-    tmp: Path
-    servers: list[ServerProcess]
-
-    def url(self, index: int) -> str:
-        return self.servers[index].url
-
-    def start(self, name: str, **extra: str) -> ServerProcess:
-        server = ServerProcess(env={**self.env, **extra}, log_path=self.tmp / f"{name}.log").start()
-        self.servers.append(server)
-        return server
-
-
-def _cluster(tmp: Path) -> Cluster:
-    db = create_postgres()
-    redis = RedisServer(tmp).start()
-    env = {
-        **TEST_ENV,
-        "BOOKINGS_DATABASE_URL": db.url,
-        "BOOKINGS_REDIS_URL": redis.url,
-        "BOOKINGS_REDIS_PREFIX": f"test-{secrets.token_hex(4)}",
-        "BOOKINGS_RELAY_POLL_SECONDS": "0.5",
-    }
-    return Cluster(db=db, redis=redis, env=env, tmp=tmp, servers=[])
-
-
-def _teardown(cluster: Cluster) -> None:
-    for server in cluster.servers:
-        server.stop()
-    cluster.redis.stop()
-    cluster.db.drop()
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """Instances A and B behind no balancer: tests pick which one each client talks to."""
-    cluster = _cluster(tmp_path_factory.mktemp("cluster"))
+    cluster = Cluster.create(tmp_path_factory.mktemp("cluster"))
     cluster.start("a")
     cluster.start("b")
     yield cluster
-    _teardown(cluster)
+    cluster.teardown()
 
 
 async def _accounts(url: str, *roles: str) -> list[Account]:
@@ -216,9 +178,9 @@ class TestSocketAuth:
 @pytest.fixture
 def fresh_cluster(tmp_path: Path) -> Iterator[Cluster]:
     """A cluster of its own, with no instance started yet: the test starts them as it needs."""
-    cluster = _cluster(tmp_path)
+    cluster = Cluster.create(tmp_path)
     yield cluster
-    _teardown(cluster)
+    cluster.teardown()
 
 
 class TestNoLostEvents:

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import pytest
@@ -24,12 +25,13 @@ from bookings_client import (
     InvalidArgumentError,
     NotFoundError,
     PermissionDeniedError,
+    RateLimitedError,
     ServerError,
     TokenPair,
     ValidationError,
 )
 
-from tests.conftest import Service
+from tests.conftest import Service, start_service
 from tests.sdk.helpers import PASSWORD, signed_in, signed_in_sync, slot
 from tests.support.servers import ServerProcess
 
@@ -67,6 +69,32 @@ def test_errors_carry_the_problem_document(client: BookingsClient) -> None:
         client.auth.register(email=user.email, password=PASSWORD, name="Again")
     assert taken.value.status == 409
     assert isinstance(taken.value, BookingsError)
+
+
+@pytest.fixture
+def limited_service(tmp_path: Path) -> Iterator[Service]:
+    """A server of the test's own that lets each user create two bookings a minute."""
+    svc = start_service("sqlite", tmp_path, BOOKINGS_RATE_LIMIT_BOOKINGS="2/minute")
+    yield svc
+    svc.server.stop()
+    svc.db.drop()
+
+
+def test_a_rate_limit_raises_rate_limited_error_with_the_servers_hint(limited_service: Service) -> None:
+    with BookingsClient(limited_service.url) as client:
+        provider = signed_in_sync(client, "provider")
+        signed_in_sync(client)
+        for start, end in (slot(), slot()):
+            client.bookings.create(provider_id=provider.id, start_time=start, end_time=end)
+        start, end = slot()
+        with pytest.raises(RateLimitedError) as limited:
+            client.bookings.create(provider_id=provider.id, start_time=start, end_time=end)
+        assert limited.value.status == 429
+        assert limited.value.retry_after is not None
+        assert 1 <= limited.value.retry_after <= 60
+        assert limited.value.detail
+        # Refused, not retried (a create is not idempotent), and not written.
+        assert client.bookings.list().total == 2
 
 
 def test_arguments_are_checked_before_anything_is_sent(client: BookingsClient) -> None:

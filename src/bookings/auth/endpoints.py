@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from bookings.auth.dependencies import Auth
 from bookings.auth.schemas import LoginIn, RefreshIn, RegisterIn, TokenPair
 from bookings.db import ReadSession, WriteSession
-from bookings.errors import problem_responses
+from bookings.errors import RATE_LIMIT_HEADERS, problem_responses
+from bookings.ops.rate_limits import LOGIN, Limits, client_address
 from bookings.users.schemas import UserOut
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
@@ -28,9 +29,19 @@ async def register(body: RegisterIn, session: WriteSession, auth: Auth) -> UserO
     "/login",
     operation_id="login",
     summary="Exchange email and password for tokens",
-    responses=problem_responses(400, 401, 413, 422, 503),
+    description="Limited per client address and email (`BOOKINGS_RATE_LIMIT_LOGIN`, default 10 a minute).",
+    responses={200: {"headers": RATE_LIMIT_HEADERS}, **problem_responses(400, 401, 413, 422, 429, 503)},
 )
-async def login(body: LoginIn, reads: ReadSession, writes: WriteSession, auth: Auth) -> TokenPair:
+async def login(
+    body: LoginIn,
+    request: Request,
+    response: Response,
+    limits: Limits,
+    reads: ReadSession,
+    writes: WriteSession,
+    auth: Auth,
+) -> TokenPair:
+    await limits.hit(LOGIN, f"{client_address(request)} {body.email.lower()}", request, response)
     return await auth.login(reads, writes, body)
 
 

@@ -5,16 +5,22 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Response, status
+from fastapi import APIRouter, Body, Query, Request, Response, status
 
 from bookings.auth.dependencies import Caller
 from bookings.bookings.dependencies import Bookings
 from bookings.bookings.schemas import BookingCreate, BookingOut, BookingPatch, BookingWindow, CancelIn
 from bookings.db import ReadSession, WriteSession
-from bookings.errors import problem_responses
+from bookings.errors import RATE_LIMIT_HEADERS, problem_responses
 from bookings.kit.pagination import Page, Paging
+from bookings.ops.rate_limits import CREATE_BOOKING, Limits
 
 router = APIRouter(prefix="/v1/bookings", tags=["bookings"])
+
+CREATED_HEADERS = {
+    "Location": {"description": "The new booking's URL.", "schema": {"type": "string"}},
+    **RATE_LIMIT_HEADERS,
+}
 
 
 @router.post(
@@ -22,11 +28,19 @@ router = APIRouter(prefix="/v1/bookings", tags=["bookings"])
     status_code=status.HTTP_201_CREATED,
     operation_id="createBooking",
     summary="Book a provider for a time slot",
-    responses=problem_responses(400, 401, 403, 409, 413, 422, 503),
+    description="Limited per user (`BOOKINGS_RATE_LIMIT_BOOKINGS`, default 60 a minute).",
+    responses={201: {"headers": CREATED_HEADERS}, **problem_responses(400, 401, 403, 409, 413, 422, 429, 503)},
 )
 async def create(
-    body: BookingCreate, caller: Caller, session: WriteSession, bookings: Bookings, response: Response
+    body: BookingCreate,
+    caller: Caller,
+    session: WriteSession,
+    bookings: Bookings,
+    limits: Limits,
+    request: Request,
+    response: Response,
 ) -> BookingOut:
+    await limits.hit(CREATE_BOOKING, str(caller.user_id), request, response)
     booking = await bookings.create(session, caller, body)
     response.headers["Location"] = f"/v1/bookings/{booking.id}"
     return booking

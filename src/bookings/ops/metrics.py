@@ -34,6 +34,9 @@ class Metrics:
         self.bookings_created = Counter("bookings_created", "Bookings created.", registry=self.registry)
         self.bookings_cancelled = Counter("bookings_cancelled", "Bookings cancelled.", registry=self.registry)
         self.logins_failed = Counter("bookings_logins_failed", "Failed login attempts.", registry=self.registry)
+        self.rate_limited = Counter(
+            "bookings_rate_limited", "Requests refused with 429, by limit.", ["limit"], registry=self.registry
+        )
         self.ws_clients = Gauge(
             "bookings_ws_clients",
             "WebSocket clients connected.",

@@ -1,0 +1,50 @@
+"""Several ``bookings serve`` instances of one distributed deployment: a fresh PostgreSQL database, a private Redis."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.conftest import TEST_ENV
+from tests.support.databases import ScratchDatabase, create_postgres
+from tests.support.redis_server import RedisServer
+from tests.support.servers import ServerProcess
+
+
+@dataclass
+class Cluster:
+    db: ScratchDatabase
+    redis: RedisServer
+    env: dict[str, str]
+    tmp: Path
+    servers: list[ServerProcess]
+
+    @classmethod
+    def create(cls, tmp: Path, **extra_env: str) -> Cluster:
+        """The database and Redis; no instance yet (``start`` adds them)."""
+        db = create_postgres()
+        redis = RedisServer(tmp).start()
+        env = {
+            **TEST_ENV,
+            "BOOKINGS_DATABASE_URL": db.url,
+            "BOOKINGS_REDIS_URL": redis.url,
+            "BOOKINGS_REDIS_PREFIX": f"test-{secrets.token_hex(4)}",
+            "BOOKINGS_RELAY_POLL_SECONDS": "0.5",
+            **extra_env,
+        }
+        return cls(db=db, redis=redis, env=env, tmp=tmp, servers=[])
+
+    def url(self, index: int) -> str:
+        return self.servers[index].url
+
+    def start(self, name: str, **extra: str) -> ServerProcess:
+        server = ServerProcess(env={**self.env, **extra}, log_path=self.tmp / f"{name}.log").start()
+        self.servers.append(server)
+        return server
+
+    def teardown(self) -> None:
+        for server in self.servers:
+            server.stop()
+        self.redis.stop()
+        self.db.drop()
