@@ -12,7 +12,7 @@ The tree::
     │   └── EmailTaken
     ├── PayloadTooLarge       413
     ├── InvalidInput          422  well-formed but not acceptable (past start, unknown provider, weak password)
-    ├── RateLimited           429  (bookings.ops.rate_limits) too many logins or bookings; see `Retry-After`
+    ├── RateLimited           429  too many logins or bookings (``bookings.ops.rate_limits``); see `Retry-After`
     └── ServiceUnavailable    503  a dependency (the database) cannot be reached
 
 Services raise these; routes never build responses for errors themselves.
@@ -20,6 +20,7 @@ Services raise these; routes never build responses for errors themselves.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import Any, ClassVar
 
@@ -48,14 +49,16 @@ class Problem(BaseModel):
 
     model_config = ConfigDict(
         json_schema_extra={
-            "example": {
-                "type": "/problems/slot-taken",
-                "title": "Slot taken",
-                "status": 409,
-                "detail": "The provider already has a booking that overlaps this time.",
-                "instance": "/v1/bookings",
-                "requestId": "5f0c8f0e6a4b4d0f9a0f4a8c6b1e2d3f",
-            }
+            "examples": [
+                {
+                    "type": "/problems/slot-taken",
+                    "title": "Slot taken",
+                    "status": 409,
+                    "detail": "The provider already has a booking that overlaps this time.",
+                    "instance": "/v1/bookings",
+                    "requestId": "5f0c8f0e6a4b4d0f9a0f4a8c6b1e2d3f",
+                }
+            ]
         }
     )
 
@@ -123,6 +126,15 @@ class InvalidInput(BookingsError):
     def on(cls, field: str, message: str, code: str) -> InvalidInput:
         """An error about one field, listed in ``errors`` like a schema validation error."""
         return cls(message, errors=[FieldError(field=field, message=message, type=code)])
+
+
+class RateLimited(BookingsError):
+    status, title, slug = 429, "Too many requests", "rate-limited"
+
+    def __init__(self, detail: str, *, retry_after: int, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+        self.headers.update({**(headers or {}), "Retry-After": str(retry_after)})
 
 
 class ServiceUnavailable(BookingsError):
@@ -271,15 +283,65 @@ _HEADERS = {
 }
 
 
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The ``responses=`` of a route: each status with its problem-document schema (and headers)."""
+# One example per status, shown in the OpenAPI document; a route may give its own (``examples=``).
+_EXAMPLES: dict[int, BookingsError] = {
+    error.status: error
+    for error in (
+        MalformedRequest("The request body is not valid JSON."),
+        NotAuthenticated("An `Authorization: Bearer <accessToken>` header is required."),
+        NotPermitted("Only admins may do this."),
+        NotFound("No such resource, or it is not visible to the caller."),
+        Conflict("The change conflicts with the current state."),
+        PayloadTooLarge("The body is larger than 65536 bytes."),
+        InvalidInput(
+            "The request has invalid fields; see `errors`.",
+            errors=[
+                FieldError(field="endTime", message="The booking must end after it starts.", type="end_before_start")
+            ],
+        ),
+        RateLimited("Too many requests; retry in 37 s.", retry_after=37),
+        ServiceUnavailable("The database cannot be reached; retry later."),
+    )
+}
+_EXAMPLE_REQUEST_ID = "5f0c8f0e6a4b4d0f9a0f4a8c6b1e2d3f"
+
+
+def problem_example(error: BookingsError) -> dict[str, Any]:
+    """The problem document ``error`` is answered with (``instance`` left out: it is the request's path)."""
+    problem = Problem(
+        type=error.type,
+        title=error.title,
+        status=error.status,
+        detail=error.detail,
+        requestId=_EXAMPLE_REQUEST_ID,
+        errors=error.errors,
+    )
+    return problem.model_dump(exclude_none=True)
+
+
+def problem_responses(*statuses: int, examples: Iterable[BookingsError] = ()) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a route: each status with its problem-document schema, its headers and examples.
+
+    A status's examples are the route's own errors of that status (``examples``), else the status's usual one.
+    """
+    own: dict[int, list[BookingsError]] = {}
+    for error in examples:
+        own.setdefault(error.status, []).append(error)
     responses: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
-        response: dict[str, Any] = {
-            "description": _DESCRIPTIONS[status],
-            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-        }
+        errors = own.get(status) or [_EXAMPLES[status]]
+        media: dict[str, Any] = {"schema": {"$ref": "#/components/schemas/Problem"}}
+        if len(errors) == 1:
+            media["example"] = problem_example(errors[0])
+        else:
+            media["examples"] = {
+                f"{error.slug}-{n}": {"summary": error.detail or error.title, "value": problem_example(error)}
+                for n, error in enumerate(errors, start=1)
+            }
+        response: dict[str, Any] = {"description": _DESCRIPTIONS[status], "content": {PROBLEM_MEDIA_TYPE: media}}
         if status in _HEADERS:
             response["headers"] = _HEADERS[status]
         responses[status] = response
+    unused = set(own) - set(statuses)
+    assert not unused, f"examples given for statuses the route does not list: {sorted(unused)}"
     return responses

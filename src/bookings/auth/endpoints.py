@@ -7,7 +7,14 @@ from fastapi import APIRouter, Request, Response, status
 from bookings.auth.dependencies import Auth
 from bookings.auth.schemas import LoginIn, RefreshIn, RegisterIn, TokenPair
 from bookings.db import ReadSession, WriteSession
-from bookings.errors import RATE_LIMIT_HEADERS, problem_responses
+from bookings.errors import (
+    RATE_LIMIT_HEADERS,
+    EmailTaken,
+    FieldError,
+    InvalidInput,
+    NotAuthenticated,
+    problem_responses,
+)
 from bookings.ops.rate_limits import LOGIN, Limits, client_address
 from bookings.users.schemas import UserOut
 
@@ -19,7 +26,27 @@ router = APIRouter(prefix="/v1/auth", tags=["auth"])
     status_code=status.HTTP_201_CREATED,
     operation_id="register",
     summary="Create an account (user or provider)",
-    responses=problem_responses(400, 409, 413, 422, 503),
+    responses=problem_responses(
+        400,
+        409,
+        413,
+        422,
+        503,
+        examples=[
+            EmailTaken("An account with this email already exists."),
+            InvalidInput(
+                "The password does not meet the policy; see `errors`.",
+                errors=[
+                    FieldError(field="password", message="must contain a digit", type="password_missing_digit"),
+                    FieldError(
+                        field="password",
+                        message="must contain a special character (not a letter, digit or space)",
+                        type="password_missing_special",
+                    ),
+                ],
+            ),
+        ],
+    ),
 )
 async def register(body: RegisterIn, session: WriteSession, auth: Auth) -> UserOut:
     return UserOut.model_validate(await auth.register(session, body))
@@ -30,7 +57,12 @@ async def register(body: RegisterIn, session: WriteSession, auth: Auth) -> UserO
     operation_id="login",
     summary="Exchange email and password for tokens",
     description="Limited per client address and email (`BOOKINGS_RATE_LIMIT_LOGIN`, default 10 a minute).",
-    responses={200: {"headers": RATE_LIMIT_HEADERS}, **problem_responses(400, 401, 413, 422, 429, 503)},
+    responses={
+        200: {"headers": RATE_LIMIT_HEADERS},
+        **problem_responses(
+            400, 401, 413, 422, 429, 503, examples=[NotAuthenticated("The email or password is wrong.")]
+        ),
+    },
 )
 async def login(
     body: LoginIn,
@@ -49,7 +81,9 @@ async def login(
     "/refresh",
     operation_id="refreshTokens",
     summary="Exchange a refresh token for a new pair (each works once)",
-    responses=problem_responses(400, 401, 413, 422, 503),
+    responses=problem_responses(
+        400, 401, 413, 422, 503, examples=[NotAuthenticated("The refresh token is invalid, expired or already used.")]
+    ),
 )
 async def refresh(body: RefreshIn, session: WriteSession, auth: Auth) -> TokenPair:
     return await auth.refresh(session, body.refresh_token)

@@ -4,12 +4,26 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import EmailStr, Field
+from pydantic import ConfigDict, EmailStr, Field
 
 from bookings.kit.schemas import ApiInput, ApiModel
 
 
 class RegisterIn(ApiInput):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"email": "ada@example.com", "password": "Correct-Horse-9", "name": "Ada Lovelace", "role": "user"},
+                {
+                    "email": "clinic@example.com",
+                    "password": "Battery-Staple-7",
+                    "name": "Dr. Byron",
+                    "role": "provider",
+                },
+            ]
+        }
+    )
+
     email: EmailStr = Field(max_length=254, examples=["ada@example.com"])
     password: str = Field(max_length=1024, examples=["Correct-Horse-9"])
     name: str = Field(min_length=1, max_length=100, examples=["Ada Lovelace"])
@@ -17,15 +31,34 @@ class RegisterIn(ApiInput):
 
 
 class LoginIn(ApiInput):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"email": "ada@example.com", "password": "Correct-Horse-9"}]}
+    )
+
     email: str = Field(max_length=254, examples=["ada@example.com"])
     password: str = Field(max_length=1024, examples=["Correct-Horse-9"])
 
 
 class RefreshIn(ApiInput):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"refreshToken": "Nq3v0ZxTj8m2RkB9cW4yLh7pQe1sUa6d"}]})
+
     refresh_token: str = Field(min_length=1, max_length=512)
 
 
 class TokenPair(ApiModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "accessToken": "eyJhbGciOiJIUzI1NiIsImtpZCI6ImsxIn0.eyJzdWIiOiI3YzllIn0.c2lnbmF0dXJl",
+                    "refreshToken": "Nq3v0ZxTj8m2RkB9cW4yLh7pQe1sUa6d",
+                    "tokenType": "Bearer",
+                    "expiresIn": 900,
+                }
+            ]
+        }
+    )
+
     access_token: str
     refresh_token: str
     token_type: Literal["Bearer"] = "Bearer"

@@ -10,13 +10,16 @@ from fastapi import APIRouter, Body, Query, Request, Response, status
 from bookings.auth.dependencies import Caller
 from bookings.bookings.dependencies import Bookings
 from bookings.bookings.schemas import BookingCreate, BookingOut, BookingPatch, BookingWindow, CancelIn
+from bookings.bookings.service import BookingNotFound
 from bookings.db import ReadSession, WriteSession
-from bookings.errors import RATE_LIMIT_HEADERS, problem_responses
+from bookings.errors import RATE_LIMIT_HEADERS, Conflict, InvalidInput, NotPermitted, SlotTaken, problem_responses
 from bookings.kit.pagination import Page, Paging
 from bookings.ops.rate_limits import CREATE_BOOKING, Limits
 
 router = APIRouter(prefix="/v1/bookings", tags=["bookings"])
 
+SLOT_TAKEN = SlotTaken("The provider already has a booking that overlaps this time.")
+NOT_VISIBLE = BookingNotFound("No booking with this id is visible to you.")
 CREATED_HEADERS = {
     "Location": {"description": "The new booking's URL.", "schema": {"type": "string"}},
     **RATE_LIMIT_HEADERS,
@@ -29,7 +32,25 @@ CREATED_HEADERS = {
     operation_id="createBooking",
     summary="Book a provider for a time slot",
     description="Limited per user (`BOOKINGS_RATE_LIMIT_BOOKINGS`, default 60 a minute).",
-    responses={201: {"headers": CREATED_HEADERS}, **problem_responses(400, 401, 403, 409, 413, 422, 429, 503)},
+    responses={
+        201: {"headers": CREATED_HEADERS},
+        **problem_responses(
+            400,
+            401,
+            403,
+            409,
+            413,
+            422,
+            429,
+            503,
+            examples=[
+                NotPermitted("Only accounts with the `user` role can make bookings."),
+                SLOT_TAKEN,
+                InvalidInput.on("startTime", "The booking must start in the future.", "start_in_past"),
+                InvalidInput.on("providerId", "No provider has this id.", "unknown_provider"),
+            ],
+        ),
+    },
 )
 async def create(
     body: BookingCreate,
@@ -69,7 +90,7 @@ async def list_bookings(
     "/{booking_id}",
     operation_id="getBooking",
     summary="One booking, if the caller may see it",
-    responses=problem_responses(401, 404, 422, 503),
+    responses=problem_responses(401, 404, 422, 503, examples=[NOT_VISIBLE]),
 )
 async def get(booking_id: uuid.UUID, caller: Caller, session: ReadSession, bookings: Bookings) -> BookingOut:
     return await bookings.get(session, caller, booking_id)
@@ -79,7 +100,22 @@ async def get(booking_id: uuid.UUID, caller: Caller, session: ReadSession, booki
     "/{booking_id}",
     operation_id="updateBooking",
     summary="Reschedule a booking or edit its notes (its user or an admin)",
-    responses=problem_responses(400, 401, 403, 404, 409, 413, 422, 503),
+    responses=problem_responses(
+        400,
+        401,
+        403,
+        404,
+        409,
+        413,
+        422,
+        503,
+        examples=[
+            NotPermitted("Only the booking's user or an admin can reschedule or edit it."),
+            NOT_VISIBLE,
+            SLOT_TAKEN,
+            Conflict("A cancelled booking cannot be changed."),
+        ],
+    ),
 )
 async def update(
     booking_id: uuid.UUID, body: BookingPatch, caller: Caller, session: WriteSession, bookings: Bookings
@@ -91,7 +127,21 @@ async def update(
     "/{booking_id}/cancel",
     operation_id="cancelBooking",
     summary="Cancel a booking (its user, its provider or an admin)",
-    responses=problem_responses(400, 401, 403, 404, 409, 413, 422, 503),
+    responses=problem_responses(
+        400,
+        401,
+        403,
+        404,
+        409,
+        413,
+        422,
+        503,
+        examples=[
+            NotPermitted("You may not cancel this booking."),
+            NOT_VISIBLE,
+            Conflict("The booking has already ended."),
+        ],
+    ),
 )
 async def cancel(
     booking_id: uuid.UUID,

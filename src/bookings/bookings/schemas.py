@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import AwareDatetime, ConfigDict, Field, field_validator, model_validator
+from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
 from bookings.bookings.models import BookingStatus
@@ -31,6 +32,24 @@ def _sane_time(value: datetime | None) -> datetime | None:
 
 
 class BookingCreate(ApiInput):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "providerId": "3f2b8c1e-6a4d-4b7e-9a51-0c2d7e8f9a10",
+                    "startTime": "2030-05-01T09:00:00Z",
+                    "endTime": "2030-05-01T09:30:00Z",
+                    "notes": "First visit",
+                },
+                {
+                    "providerId": "3f2b8c1e-6a4d-4b7e-9a51-0c2d7e8f9a10",
+                    "startTime": "2030-05-01T11:00:00+02:00",
+                    "endTime": "2030-05-01T12:00:00+02:00",
+                },
+            ]
+        }
+    )
+
     provider_id: uuid.UUID = Field(examples=["3f2b8c1e-6a4d-4b7e-9a51-0c2d7e8f9a10"])
     start_time: AwareDatetime = Field(description="RFC 3339 with an offset.", examples=["2030-05-01T09:00:00Z"])
     end_time: AwareDatetime = Field(description="After `startTime`.", examples=["2030-05-01T09:30:00Z"])
@@ -49,7 +68,15 @@ def _not_nullable(schema: dict[str, Any]) -> None:
 class BookingPatch(ApiInput):
     """At least one field; ``notes: null`` clears the notes, while the times can only be omitted, not nulled."""
 
-    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "minProperties": 1,
+            "examples": [
+                {"startTime": "2030-05-01T10:00:00Z", "endTime": "2030-05-01T10:30:00Z"},
+                {"notes": "Bring the X-ray"},
+            ],
+        }
+    )
 
     start_time: AwareDatetime | None = Field(default=None, json_schema_extra=_not_nullable)
     end_time: AwareDatetime | None = Field(default=None, json_schema_extra=_not_nullable)
@@ -72,6 +99,8 @@ class BookingPatch(ApiInput):
 
 
 class CancelIn(ApiInput):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "Feeling better"}, {}]})
+
     reason: str | None = Field(default=None, max_length=500, examples=["Feeling better"])
 
 
@@ -80,7 +109,35 @@ class BookingWindow(enum.StrEnum):
     PAST = "past"
 
 
+BOOKING_EXAMPLE: JsonDict = {
+    "id": "1b4e28ba-2fa1-4d3b-a3f5-ef19b5a7633b",
+    "userId": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+    "providerId": "3f2b8c1e-6a4d-4b7e-9a51-0c2d7e8f9a10",
+    "startTime": "2030-05-01T09:00:00Z",
+    "endTime": "2030-05-01T09:30:00Z",
+    "status": "confirmed",
+    "notes": "First visit",
+    "cancelReason": None,
+    "createdAt": "2030-04-02T08:20:00Z",
+    "updatedAt": "2030-04-02T08:20:00Z",
+}
+
+
 class BookingOut(ApiModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                BOOKING_EXAMPLE,
+                {
+                    **BOOKING_EXAMPLE,
+                    "status": "cancelled",
+                    "cancelReason": "Feeling better",
+                    "updatedAt": "2030-04-20T17:05:00Z",
+                },
+            ]
+        }
+    )
+
     id: uuid.UUID
     user_id: uuid.UUID
     provider_id: uuid.UUID

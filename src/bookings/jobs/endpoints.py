@@ -10,7 +10,7 @@ from bookings.auth.dependencies import AdminCaller
 from bookings.db import ReadSession, WriteSession
 from bookings.errors import problem_responses
 from bookings.jobs.schemas import DeadLetterOut, RetriedOut
-from bookings.jobs.service import DeadLetters
+from bookings.jobs.service import DeadLetterNotFound, DeadLetters
 from bookings.kit.pagination import Page, Paging
 
 router = APIRouter(prefix="/v1/admin/dead-letters", tags=["admin"])
@@ -42,7 +42,7 @@ async def list_dead_letters(
     status_code=status.HTTP_202_ACCEPTED,
     operation_id="retryDeadLetter",
     summary="Queue a dead job again, due now, with a fresh set of attempts",
-    responses=problem_responses(401, 403, 404, 422, 503),
+    responses=problem_responses(401, 403, 404, 422, 503, examples=[DeadLetterNotFound("No dead letter with this id.")]),
 )
 async def retry(job_id: JobId, _caller: AdminCaller, session: WriteSession, service: DeadLettersDep) -> RetriedOut:
     return await service.retry(session, job_id)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 MAX_LIMIT = 100
 MAX_PAGE = 1_000_000
@@ -35,7 +35,20 @@ Paging = Annotated[PageRequest, Depends(page_request)]
 T = TypeVar("T")
 
 
+def _page_examples(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """A page of ``Page[Item]`` shows ``Item``'s first example (when it has one)."""
+    args = model.__pydantic_generic_metadata__["args"]
+    item = args[0] if args else None
+    extra = (
+        item.model_config.get("json_schema_extra") if isinstance(item, type) and issubclass(item, BaseModel) else None
+    )
+    if isinstance(extra, dict) and isinstance(examples := extra.get("examples"), list) and examples:
+        schema["examples"] = [{"items": examples[:1], "page": 1, "limit": 20, "total": 1}]
+
+
 class Page(BaseModel, Generic[T]):
+    model_config = ConfigDict(json_schema_extra=_page_examples)
+
     items: list[T]
     page: int
     limit: int

@@ -9,7 +9,7 @@ from typing import Literal
 import redis.asyncio as aioredis
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import text
 
 from bookings.db import Database
@@ -26,6 +26,27 @@ class Check(BaseModel):
 
 
 class Health(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "ok",
+                    "checks": {
+                        "database": {"status": "ok", "latencyMs": 0.9},
+                        "redis": {"status": "ok", "latencyMs": 0.4},
+                    },
+                },
+                {
+                    "status": "fail",
+                    "checks": {
+                        "database": {"status": "fail", "error": "OperationalError"},
+                        "redis": {"status": "disabled"},
+                    },
+                },
+            ]
+        }
+    )
+
     status: Literal["ok", "fail"]
     checks: dict[str, Check]
 

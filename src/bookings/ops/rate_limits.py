@@ -25,22 +25,13 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 
 from bookings.config import Settings
-from bookings.errors import BookingsError
+from bookings.errors import RateLimited
 from bookings.ops.metrics import Metrics
 
 log = structlog.get_logger("bookings.rate_limits")
 
 LOGIN = "login"
 CREATE_BOOKING = "create-booking"
-
-
-class RateLimited(BookingsError):
-    status, title, slug = 429, "Too many requests", "rate-limited"
-
-    def __init__(self, detail: str, *, retry_after: int, headers: Mapping[str, str]) -> None:
-        super().__init__(detail)
-        self.retry_after = retry_after
-        self.headers.update({**headers, "Retry-After": str(retry_after)})
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,12 @@ from fastapi import APIRouter, Depends, Request, Response, status
 
 from bookings.auth.dependencies import AdminCaller
 from bookings.db import ReadSession, WriteSession
-from bookings.errors import problem_responses
+from bookings.errors import InvalidInput, problem_responses
 from bookings.webhooks.schemas import WebhookIn, WebhookOut, WebhookWithSecret
-from bookings.webhooks.service import Webhooks
+from bookings.webhooks.service import WebhookNotFound, Webhooks
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+NOT_FOUND = WebhookNotFound("No webhook with this id.")
 
 
 async def _webhooks(request: Request) -> Webhooks:
@@ -29,7 +30,19 @@ WebhooksDep = Annotated[Webhooks, Depends(_webhooks)]
     status_code=status.HTTP_201_CREATED,
     operation_id="createWebhook",
     summary="Register an endpoint for events (its secret is shown only in this response)",
-    responses=problem_responses(400, 401, 403, 413, 422, 503),
+    responses=problem_responses(
+        400,
+        401,
+        403,
+        413,
+        422,
+        503,
+        examples=[
+            InvalidInput.on(
+                "url", "The URL points to a private, loopback or link-local address.", "webhook_url_not_public"
+            )
+        ],
+    ),
 )
 async def create(
     body: WebhookIn, _caller: AdminCaller, session: WriteSession, webhooks: WebhooksDep
@@ -52,7 +65,7 @@ async def list_webhooks(_caller: AdminCaller, session: ReadSession, webhooks: We
     status_code=status.HTTP_204_NO_CONTENT,
     operation_id="deleteWebhook",
     summary="Stop sending events to an endpoint",
-    responses=problem_responses(401, 403, 404, 422, 503),
+    responses=problem_responses(401, 403, 404, 422, 503, examples=[NOT_FOUND]),
 )
 async def delete(webhook_id: uuid.UUID, _caller: AdminCaller, session: WriteSession, webhooks: WebhooksDep) -> Response:
     await webhooks.delete(session, webhook_id)
@@ -63,7 +76,7 @@ async def delete(webhook_id: uuid.UUID, _caller: AdminCaller, session: WriteSess
     "/{webhook_id}/rotate-secret",
     operation_id="rotateWebhookSecret",
     summary="Replace the signing secret (the old one keeps signing for 24 hours)",
-    responses=problem_responses(401, 403, 404, 422, 503),
+    responses=problem_responses(401, 403, 404, 422, 503, examples=[NOT_FOUND]),
 )
 async def rotate_secret(
     webhook_id: uuid.UUID, _caller: AdminCaller, session: WriteSession, webhooks: WebhooksDep
