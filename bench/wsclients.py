@@ -99,6 +99,8 @@ class Clients:
             async for raw in conn:
                 now = time.time()
                 message = json.loads(raw)
+                if "id" not in message:  # stream.ready: where the stream starts, not an event
+                    continue
                 receipts.append((key, int(message["id"]), (now - _occurred(message["occurredAt"])) * 1000.0))
                 if self.expected and len(receipts) >= self.expected:
                     self.enough.set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from collections.abc import Iterator
@@ -86,6 +87,27 @@ class TestFanOutAcrossInstances:
 
 
 class TestResume:
+    async def test_the_first_message_says_where_the_stream_starts(self, cluster: Cluster) -> None:
+        user, provider = await _accounts(cluster.url(0), "user", "provider")
+        async with httpx.AsyncClient(base_url=cluster.url(0)) as api:
+            async with EventClient(cluster.url(0), user.token) as watching:
+                await watching.started()
+                await book(api, user, provider)
+                (first,) = await watching.wait_for(1)
+            # No `since`: the stream starts at the newest event, and says so before anything else.
+            async with EventClient(cluster.url(1), provider.token) as fresh:
+                start = await fresh.started()
+            assert fresh.ready == {"event": "stream.ready", "lastId": first["id"]}
+            assert start == first["id"]
+            assert fresh.events == []
+            # Dropped before its first event, it resumes from there and misses nothing.
+            second = (await book(api, user, provider)).json()
+            async with EventClient(cluster.url(1), provider.token, since=start) as resumed:
+                assert await resumed.started() == start
+                (event,) = await resumed.wait_for(1)
+        assert (event["event"], event["data"]["id"]) == ("booking.created", second["id"])
+        assert event["id"] > start
+
     async def test_reconnect_with_since_gets_exactly_what_was_missed_then_live(self, cluster: Cluster) -> None:
         user, provider, other_provider = await _accounts(cluster.url(0), "user", "provider", "provider")
         async with httpx.AsyncClient(base_url=cluster.url(0)) as api:
@@ -137,12 +159,14 @@ class TestSocketAuth:
         user, provider = await _accounts(cluster.url(0), "user", "provider")
         url = cluster.url(1).replace("http://", "ws://") + "/ws"
         async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {provider.token}"}) as ws:
-            await asyncio.sleep(0.3)
+            async with asyncio.timeout(3):
+                ready = json.loads(await ws.recv())
             async with httpx.AsyncClient(base_url=cluster.url(0)) as api:
                 booking = (await book(api, user, provider)).json()
             async with asyncio.timeout(3):
-                message = await ws.recv()
-        assert booking["id"] in message
+                message = json.loads(await ws.recv())
+        assert ready["event"] == "stream.ready"
+        assert message["data"]["id"] == booking["id"]
 
     async def test_nobody_receives_another_users_events(self, cluster: Cluster) -> None:
         users = await _accounts(cluster.url(0), *["user"] * 5)

@@ -103,6 +103,37 @@ async def test_the_stream_survives_a_server_restart_and_replays_what_it_missed(
     assert caught_up_after < 3, f"the stream took {caught_up_after:.1f}s to catch up after the server was back"
 
 
+async def test_a_drop_before_the_first_event_loses_nothing(restartable_service: Service, tmp_path: Path) -> None:
+    """No ``since`` and no event yet: the stream resumes from the server's ``stream.ready``, not from "now"."""
+    svc = restartable_service
+    server_a = svc.server
+    async with AsyncBookingsClient(svc.url, **FAST) as provider, AsyncBookingsClient(svc.url, **FAST) as user:
+        me = await signed_in(provider, "provider")
+        user_account = await signed_in(user)
+        async with provider.events() as stream:
+            await asyncio.wait_for(stream.connected.wait(), timeout=10)
+            assert stream.last_id is None  # nothing handed out yet
+            await asyncio.to_thread(server_a.stop)
+            await _disconnected(stream, within=10)
+            other = await asyncio.to_thread(
+                ServerProcess(env=server_a.env, log_path=tmp_path / "server-other.log").start
+            )
+            try:
+                async with AsyncBookingsClient(other.url) as elsewhere:
+                    await elsewhere.auth.login(email=user_account.email, password=PASSWORD)
+                    start, end = slot()
+                    made = await elsewhere.bookings.create(provider_id=me.id, start_time=start, end_time=end)
+            finally:
+                await asyncio.to_thread(other.stop)
+            restarted = ServerProcess(env=server_a.env, log_path=tmp_path / "server-restarted.log", port=server_a.port)
+            svc.server = restarted  # the fixture stops it
+            await asyncio.to_thread(restarted.start)
+            missed = await next_event(stream, within=10)
+            extra = await _maybe_next(stream, within=1.0)
+    assert (missed.event, missed.data.id) == ("booking.created", made.id)
+    assert extra is None
+
+
 async def test_a_refused_token_is_renewed_and_the_stream_connects(sdk_service: Service) -> None:
     """The server closes with 4401 (here: a token it cannot verify); the stream refreshes and reconnects."""
     async with AsyncBookingsClient(sdk_service.url) as provider, AsyncBookingsClient(sdk_service.url) as user:

@@ -18,6 +18,7 @@ class EventClient:
     token: str
     since: int | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
+    ready: dict[str, Any] | None = None  # the first message, ``{"event": "stream.ready", "lastId": N}``
     close_code: int | None = None
     _conn: ClientConnection | None = None
     _reader: asyncio.Task[None] | None = None
@@ -33,7 +34,11 @@ class EventClient:
         assert self._conn is not None
         try:
             async for raw in self._conn:
-                self.events.append(json.loads(raw))
+                message = json.loads(raw)
+                if message.get("event") == "stream.ready" and self.ready is None and not self.events:
+                    self.ready = message
+                else:  # anything else, a stream.ready out of place included, is an event to the tests
+                    self.events.append(message)
                 self._arrived.set()
         except websockets.ConnectionClosed:
             pass
@@ -54,6 +59,14 @@ class EventClient:
                 if len(self.events) >= count:
                     return self.events
                 await self._arrived.wait()
+
+    async def started(self, within: float = 5.0) -> int:
+        """Wait for the stream's ``stream.ready`` (the socket is subscribed); returns its ``lastId``."""
+        async with asyncio.timeout(within):
+            while self.ready is None:
+                self._arrived.clear()
+                await self._arrived.wait()
+        return int(self.ready["lastId"])
 
     async def closed(self, within: float = 5.0) -> int | None:
         assert self._reader is not None

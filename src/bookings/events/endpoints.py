@@ -1,5 +1,9 @@
 """``GET /ws``: the live event stream, resumable with ``?since=<id>``.
 
+The first message is ``{"event": "stream.ready", "lastId": N}``: every event after ``N`` follows, in id order
+(``N`` is ``since`` when given, else the newest event's id). A client keeps ``N`` until its first event, so that
+a drop before any event still resumes without a gap.
+
 Close codes: 4401 no, bad or expired token (also sent when the token expires mid-stream); 4400 a malformed
 ``since``; 4408 the client read too slowly and its queue filled (reconnect with ``since``).
 """
@@ -27,6 +31,7 @@ router = APIRouter()
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_BAD_REQUEST = 4400
 CLOSE_TOO_SLOW = 4408
+READY = "stream.ready"
 
 
 def _token(websocket: WebSocket) -> str:
@@ -53,6 +58,10 @@ class _Stream:
         self.subscriber = subscriber
         self.metrics = metrics
         self.last_id = 0
+
+    async def ready(self, last_id: int) -> None:
+        self.last_id = last_id
+        await self.websocket.send_text(json.dumps({"event": READY, "lastId": last_id}, separators=(",", ":")))
 
     async def send(self, message: dict[str, Any]) -> None:
         if message["id"] <= self.last_id:
@@ -110,8 +119,8 @@ async def stream(websocket: WebSocket) -> None:
     hub.add(subscriber)  # live events queue up from here, so the replay below leaves no gap
     connection = _Stream(websocket, subscriber, app.state.metrics)
     try:
+        await connection.ready(since if since is not None else await repository.latest_id(app.state.db))
         if since is not None:
-            connection.last_id = since
             async for event in repository.missed(app.state.db, principal, since):
                 await connection.send(event.public())
         await connection.run(claims)

@@ -1,10 +1,10 @@
-"""Reading the outbox back: the events a reconnecting client missed."""
+"""Reading the outbox back: where the stream stands, and the events a reconnecting client missed."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bookings.auth.principal import Principal
 from bookings.bookings import policy
@@ -14,6 +14,13 @@ from bookings.events.relay import _envelope
 from bookings.events.schemas import Envelope
 
 REPLAY_BATCH = 500
+
+
+async def latest_id(db: Database) -> int:
+    """The id of the newest numbered event (0 before the first): where a client that gives no ``since`` starts."""
+    async with db.read_sessions() as session:
+        latest = await session.scalar(select(func.max(Event.id)))
+    return int(latest or 0)
 
 
 async def missed(db: Database, principal: Principal, since: int) -> AsyncIterator[Envelope]:

@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from bookings_client._core import USER_AGENT, websocket_url
 from bookings_client.errors import APIConnectionError, AuthenticationError, InvalidArgumentError, ServerError
-from bookings_client.models import Event, Problem
+from bookings_client.models import Event, Problem, StreamReady
 
 if TYPE_CHECKING:
     from bookings_client._async import AsyncBookingsClient
@@ -37,8 +37,8 @@ class _Closed(Exception):
 class EventStream:
     """``async with client.events() as stream: async for event in stream: ...``
 
-    Entering the ``async with`` block connects in the background at once (:attr:`connected` is set while a socket is
-    open) and leaving it closes the stream; a bare ``async for`` works too, connecting on the first iteration, but
+    Entering the ``async with`` block connects in the background at once (:attr:`connected` is set while it is
+    subscribed) and leaving it closes the stream; a bare ``async for`` works too, connecting on the first iteration, but
     then close it with :meth:`aclose` (``client.close()`` also closes every stream it opened).
 
     :attr:`last_id` is the id of the last event handed out: keep it to resume later with ``events(since=last_id)``.
@@ -54,7 +54,7 @@ class EventStream:
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self.connected = asyncio.Event()
-        """Set while a connection is open (events may still be in flight)."""
+        """Set while the stream is subscribed (the server's ``stream.ready`` arrived); cleared when it drops."""
         self.reconnects = 0
 
     def _start(self) -> None:
@@ -132,7 +132,6 @@ class EventStream:
                     user_agent_header=USER_AGENT,
                     open_timeout=open_timeout,
                 ) as socket:
-                    self.connected.set()
                     opened_at = time.monotonic()
                     attempt = 0
                     async for raw in socket:
@@ -167,16 +166,23 @@ class EventStream:
             self.reconnects += 1
 
     def _decode(self, raw: str | bytes) -> Event | None:
-        try:
+        """The event in ``raw``, or None for a message that is not one (noting where the stream stands)."""
+        with contextlib.suppress(pydantic.ValidationError):
             return Event.model_validate_json(raw)
-        except pydantic.ValidationError:
-            # A message this version does not know (a new event type?): skip it, but never go back before its id.
-            try:
-                message = json.loads(raw)
-                event_id = message.get("id") if isinstance(message, dict) else None
-            except ValueError:
-                event_id = None
-            if isinstance(event_id, int) and (self._received_id is None or event_id > self._received_id):
-                self._received_id = event_id
-            log.warning("skipped an event stream message this client does not understand: %.200r", raw)
+        with contextlib.suppress(pydantic.ValidationError):
+            ready = StreamReady.model_validate_json(raw)
+            # Where the stream starts: a drop before the first event resumes from here, not from "now".
+            if self._received_id is None:
+                self._received_id = ready.last_id
+            self.connected.set()  # subscribed: every event after ready.last_id will come
             return None
+        # A message this version does not know (a new event type?): skip it, but never go back before its id.
+        try:
+            message = json.loads(raw)
+            event_id = message.get("id") if isinstance(message, dict) else None
+        except ValueError:
+            event_id = None
+        if isinstance(event_id, int) and (self._received_id is None or event_id > self._received_id):
+            self._received_id = event_id
+        log.warning("skipped an event stream message this client does not understand: %.200r", raw)
+        return None

@@ -122,6 +122,13 @@ class Event(ApiModel):
     occurred_at: AwareDatetime
 
 
+class StreamReady(ApiModel):
+    """The ``/ws`` stream's first message: every event after ``last_id`` follows. Handled by the event stream."""
+
+    event: Literal["stream.ready"]
+    last_id: int
+
+
 # Request bodies. They are the SDK's own (the methods take keyword arguments), kept here so that the drift test
 # holds them to the server's input schemas too.
 

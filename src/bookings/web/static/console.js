@@ -221,6 +221,11 @@ async function reconnect(code) {
 }
 
 function receive(message) {
+  if (message.event === "stream.ready") {
+    // Where the stream starts: kept as `since`, so that a drop before the first event still resumes without a gap.
+    state.lastId = Math.max(state.lastId, message.lastId);
+    return;
+  }
   state.lastId = Math.max(state.lastId, message.id);
   const b = message.data;
   const log = $("event-log");
