@@ -108,6 +108,9 @@ def test_the_dashboard_covers_what_operators_watch() -> None:
         "bookings_jobs_retried_total",
         "bookings_jobs_dead_lettered_total",
         "bookings_reminder_lateness_seconds_bucket",
+        "bookings_jobs_due",
+        "bookings_jobs_oldest_due_seconds",
+        "bookings_jobs_dead",
     }
     assert wanted <= dashboard_metrics()
     queries = "\n".join(expressions())

@@ -108,6 +108,32 @@ class TestWorker:
             states = dict((await session.execute(select(Job.kind, Job.state))).all())
         assert states == {"test": "done", "next": "pending"}
 
+    async def test_the_backlog_gauges_count_due_waiting_and_dead_jobs(self, db: Database) -> None:
+        clock = SettableClock(NOW + timedelta(seconds=90))
+        metrics = Metrics()
+        worker = Worker(db, LocalWakeup(), metrics, clock)
+
+        async def never_runs(_job: queue.ClaimedJob, _session: object) -> None:
+            raise AssertionError("observing the backlog runs nothing")
+
+        worker.register("test", never_runs)
+        worker.register("other", never_runs)
+        await _schedule(db, 3)  # due 90 s ago
+        await _schedule(db, 2, at=NOW + timedelta(seconds=60))  # due 30 s ago
+        await _schedule(db, 4, at=NOW + timedelta(hours=1))  # not due yet
+        (claimed,) = await _claim(db, "elsewhere", 1, clock.now)  # running: no longer waiting
+        async with db.write_sessions() as session, session.begin():
+            await queue.fail(session, claimed, "elsewhere", "boom", now=clock.now, retry_in=None)  # ...and dead
+        await worker.observe_backlog()
+
+        def gauge(name: str, kind: str) -> float | None:
+            return metrics.registry.get_sample_value(name, {"kind": kind})
+
+        assert gauge("bookings_jobs_due", "test") == 4
+        assert gauge("bookings_jobs_oldest_due_seconds", "test") == 90
+        assert gauge("bookings_jobs_dead", "test") == 1
+        assert (gauge("bookings_jobs_due", "other"), gauge("bookings_jobs_dead", "other")) == (0, 0)
+
 
 def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:
     rng = random.Random(1)

@@ -17,7 +17,7 @@ import pydantic
 import pytest
 from bookings_client import models
 
-from bookings.events.schemas import EventOut
+from bookings.events.schemas import EventOut, StreamReady
 from tests.conftest import Service
 
 # Every model the SDK sends or receives, with the OpenAPI component it mirrors.
@@ -154,11 +154,15 @@ def test_the_list_filter_is_the_booking_window(openapi: dict[str, Any]) -> None:
     )
 
 
-def test_the_event_envelope_matches_the_server_model() -> None:
-    """``/ws`` is not in the OpenAPI document: compare with the server's envelope model directly."""
-    server = set(EventOut.model_json_schema(by_alias=True)["properties"])
-    sdk = set(models.Event.model_json_schema(by_alias=True)["properties"])
-    assert sdk == server
+@pytest.mark.parametrize(("sdk_model", "server_model"), [(models.Event, EventOut), (models.StreamReady, StreamReady)])
+def test_the_stream_messages_match_the_server_models(
+    sdk_model: type[pydantic.BaseModel], server_model: type[pydantic.BaseModel]
+) -> None:
+    """``/ws`` is not in the OpenAPI document: compare with the server's message models directly."""
+    server = server_model.model_json_schema(by_alias=True)
+    sdk = sdk_model.model_json_schema(by_alias=True)
+    assert set(sdk["properties"]) == set(server["properties"])
+    assert set(sdk.get("required", [])) <= set(server["properties"])
 
 
 def _mutated(openapi: dict[str, Any], change: typing.Callable[[dict[str, Any]], None]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from bookings.auth.service import AuthService
 from bookings.errors import NotAuthenticated
 from bookings.events import repository
 from bookings.events.hub import Hub, Subscriber
+from bookings.events.schemas import StreamReady
 from bookings.ops.metrics import Metrics
 
 router = APIRouter()
@@ -31,7 +32,6 @@ router = APIRouter()
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_BAD_REQUEST = 4400
 CLOSE_TOO_SLOW = 4408
-READY = "stream.ready"
 
 
 def _token(websocket: WebSocket) -> str:
@@ -61,7 +61,7 @@ class _Stream:
 
     async def ready(self, last_id: int) -> None:
         self.last_id = last_id
-        await self.websocket.send_text(json.dumps({"event": READY, "lastId": last_id}, separators=(",", ":")))
+        await self.websocket.send_text(StreamReady(last_id=last_id).model_dump_json(by_alias=True))
 
     async def send(self, message: dict[str, Any]) -> None:
         if message["id"] <= self.last_id:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,6 +30,15 @@ class EventOut(BaseModel):
     event: str
     data: dict[str, Any]
     occurred_at: datetime = Field(alias="occurredAt")
+
+
+class StreamReady(BaseModel):
+    """The first message on every socket: every event after ``lastId`` follows, in id order."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    event: Literal["stream.ready"] = "stream.ready"
+    last_id: int = Field(alias="lastId")
 
 
 class Envelope(BaseModel):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookings.db import after_commit
@@ -139,6 +139,32 @@ async def prune_finished(session: AsyncSession, before: datetime) -> None:
     await session.execute(
         delete(Job).where(Job.state.in_((JobState.DONE.value, JobState.CANCELLED.value)), Job.finished_at < before)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """Per kind: jobs due and not yet claimed, how long the oldest of them has waited, and dead letters."""
+
+    due: dict[str, int]
+    oldest_due: dict[str, datetime]
+    dead: dict[str, int]
+
+
+async def backlog(session: AsyncSession, now: datetime) -> Backlog:
+    due_now = and_(Job.state == JobState.PENDING.value, Job.run_at <= now)
+    rows = await session.execute(
+        select(Job.kind, Job.state, func.count(), func.min(Job.run_at))
+        .where(or_(due_now, Job.state == JobState.DEAD.value))
+        .group_by(Job.kind, Job.state)
+    )
+    found = Backlog(due={}, oldest_due={}, dead={})
+    for kind, state, count, oldest in rows:
+        if state == JobState.DEAD.value:
+            found.dead[kind] = count
+        else:
+            found.due[kind] = count
+            found.oldest_due[kind] = oldest
+    return found
 
 
 async def next_due(session: AsyncSession) -> datetime | None:

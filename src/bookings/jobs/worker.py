@@ -31,6 +31,8 @@ from bookings.ops.metrics import Metrics
 
 log = structlog.get_logger("bookings.jobs")
 
+BACKLOG_SECONDS = 5.0  # how often the backlog gauges are refreshed
+
 Handler = Callable[[ClaimedJob, AsyncSession], Awaitable[None]]
 
 
@@ -74,6 +76,7 @@ class Worker:
     async def run(self) -> None:
         """Claim and run jobs until cancelled."""
         log.info("worker_started", worker=self.name, concurrency=self._concurrency)
+        watching = asyncio.create_task(self._watch_backlog())
         try:
             while True:
                 try:
@@ -91,9 +94,29 @@ class Worker:
                     continue  # every free slot was filled and some have freed since: more may be due
                 await self._idle()
         finally:
+            watching.cancel()
             for task in self._running:
                 task.cancel()
-            await asyncio.gather(*self._running, return_exceptions=True)
+            await asyncio.gather(watching, *self._running, return_exceptions=True)
+
+    async def _watch_backlog(self) -> None:
+        """Keep the backlog gauges current (jobs due, the oldest one's wait, dead letters), even while busy."""
+        while True:
+            try:
+                await self.observe_backlog()
+            except Exception as exc:
+                log.warning("backlog_failed", error=type(exc).__name__)
+            await asyncio.sleep(BACKLOG_SECONDS)
+
+    async def observe_backlog(self) -> None:
+        now = self._clock()
+        async with self._db.read_sessions() as session:
+            found = await queue.backlog(session, now)
+        for kind in self._handlers:
+            self._metrics.jobs_due.labels(kind).set(found.due.get(kind, 0))
+            oldest = found.oldest_due.get(kind)
+            self._metrics.jobs_oldest_due.labels(kind).set((now - oldest).total_seconds() if oldest else 0.0)
+            self._metrics.jobs_dead_now.labels(kind).set(found.dead.get(kind, 0))
 
     async def _claim(self) -> list[ClaimedJob]:
         free = self._concurrency - len(self._running)

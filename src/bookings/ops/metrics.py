@@ -57,6 +57,28 @@ class Metrics:
         self.jobs_dead = Counter(
             "bookings_jobs_dead_lettered", "Jobs that failed their last attempt.", ["kind"], registry=self.registry
         )
+        # The backlog, as every worker sees it (the same numbers from each: read them with max, not sum).
+        self.jobs_due = Gauge(
+            "bookings_jobs_due",
+            "Jobs due now and not yet claimed.",
+            ["kind"],
+            registry=self.registry,
+            multiprocess_mode="livemax",
+        )
+        self.jobs_oldest_due = Gauge(
+            "bookings_jobs_oldest_due_seconds",
+            "How long the oldest job due and not yet claimed has waited.",
+            ["kind"],
+            registry=self.registry,
+            multiprocess_mode="livemax",
+        )
+        self.jobs_dead_now = Gauge(
+            "bookings_jobs_dead",
+            "Dead letters waiting for an admin (GET /v1/admin/dead-letters).",
+            ["kind"],
+            registry=self.registry,
+            multiprocess_mode="livemax",
+        )
         self.reminder_lateness = Histogram(
             "bookings_reminder_lateness_seconds",
             "Time from a reminder's due time to its event being written.",
