@@ -171,7 +171,7 @@ CASES = [
     listing("list/type-weird", "type=weird", "query.type", "enum"),
     listing("providers/limit-101", "limit=101", "query.limit", "less_than_equal", path="/v1/providers"),
     # One booking, by id.
-    Bad("get/id-not-a-uuid", "GET", "/v1/bookings/not-a-uuid", 422, field="path.booking_id", code="uuid_parsing"),
+    Bad("get/id-not-a-uuid", "GET", "/v1/bookings/not-a-uuid", 422, field="path.bookingId", code="uuid_parsing"),
     Bad("get/unknown-id", "GET", f"/v1/bookings/{UNKNOWN_ID}", 404, problem=NO_BOOKING),
     Bad("delete/not-a-method-here", "DELETE", "/v1/bookings/{booking}", 405),
     # Rescheduling and editing.
@@ -187,7 +187,7 @@ CASES = [
     Bad("patch/unknown-id", "PATCH", f"/v1/bookings/{UNKNOWN_ID}", 404, json=lambda w: {"notes": "x"},
         problem=NO_BOOKING),
     Bad("patch/id-not-a-uuid", "PATCH", "/v1/bookings/123", 422, json=lambda w: {"notes": "x"},
-        field="path.booking_id", code="uuid_parsing"),
+        field="path.bookingId", code="uuid_parsing"),
     # Cancelling.
     Bad("cancel/reason-too-long", "POST", "/v1/bookings/{booking}/cancel", 422, json=lambda w: {"reason": "r" * 501},
         field="reason", code="string_too_long"),

@@ -57,9 +57,9 @@ MUST_REACH = [
     ("GET /v1/users/me", 200),
     ("POST /v1/bookings", 201),
     ("GET /v1/bookings", 200),
-    ("GET /v1/bookings/{booking_id}", 200),
-    ("PATCH /v1/bookings/{booking_id}", 200),
-    ("POST /v1/bookings/{booking_id}/cancel", 200),
+    ("GET /v1/bookings/{bookingId}", 200),
+    ("PATCH /v1/bookings/{bookingId}", 200),
+    ("POST /v1/bookings/{bookingId}/cancel", 200),
 ]
 
 
@@ -153,8 +153,8 @@ def _steer(case: Case, how: str, nasty: str | None, seed: Seed, role: str) -> Ca
     future slot (the create and reschedule paths) and registers the seeded email again (the 409 path). Then
     ``nasty``, if drawn, is appended to every remaining string (notes, names, emails, passwords, tokens).
     """
-    if how != "as generated" and "booking_id" in (case.path_parameters or {}):
-        case.path_parameters["booking_id"] = seed.live[role]
+    if how != "as generated" and "bookingId" in (case.path_parameters or {}):
+        case.path_parameters["bookingId"] = seed.live[role]
     body = case.body
     if not isinstance(body, dict):
         return case
@@ -179,9 +179,9 @@ def _steer(case: Case, how: str, nasty: str | None, seed: Seed, role: str) -> Ca
 def _strategy(operation: Any, seed: Seed) -> st.SearchStrategy[tuple[Case, str, str | None]]:
     modes = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
     strategies = [operation.as_strategy(generation_mode=mode) for mode in modes]
-    if "{booking_id}" in operation.path:
+    if "{bookingId}" in operation.path:
         strategies += [
-            operation.as_strategy(generation_mode=mode, path_parameters={"booking_id": booking_id})
+            operation.as_strategy(generation_mode=mode, path_parameters={"bookingId": booking_id})
             for mode in modes
             for booking_id in seed.others
         ]

@@ -53,9 +53,9 @@ ROUTES = [
     ("get", "/v1/providers"),
     ("post", "/v1/bookings"),
     ("get", "/v1/bookings"),
-    ("get", "/v1/bookings/{booking_id}"),
-    ("patch", "/v1/bookings/{booking_id}"),
-    ("post", "/v1/bookings/{booking_id}/cancel"),
+    ("get", "/v1/bookings/{bookingId}"),
+    ("patch", "/v1/bookings/{bookingId}"),
+    ("post", "/v1/bookings/{bookingId}/cancel"),
 ]
 FORMATS_THAT_MATTER = {"uuid", "date-time"}  # they change the Python type; "email", "uri" do not here
 

@@ -119,7 +119,7 @@ def test_the_examples_are_those_the_service_gives(document: dict[str, Any]) -> N
     assert conflict["type"] == "/problems/slot-taken"
     register = document["paths"]["/v1/auth/register"]["post"]["responses"]
     assert register["409"]["content"]["application/problem+json"]["example"]["type"] == "/problems/email-taken"
-    update = document["paths"]["/v1/bookings/{booking_id}"]["patch"]["responses"]
+    update = document["paths"]["/v1/bookings/{bookingId}"]["patch"]["responses"]
     named = update["409"]["content"]["application/problem+json"]["examples"]
     assert {example["value"]["type"] for example in named.values()} == {"/problems/slot-taken", "/problems/conflict"}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Request, Response, status
+from fastapi import APIRouter, Body, Path, Query, Request, Response, status
 
 from bookings.auth.dependencies import Caller
 from bookings.bookings.dependencies import Bookings
@@ -17,6 +17,8 @@ from bookings.kit.pagination import Page, Paging
 from bookings.ops.rate_limits import CREATE_BOOKING, Limits
 
 router = APIRouter(prefix="/v1/bookings", tags=["bookings"])
+
+BookingId = Annotated[uuid.UUID, Path(alias="bookingId", description="The booking's id.")]
 
 SLOT_TAKEN = SlotTaken("The provider already has a booking that overlaps this time.")
 NOT_VISIBLE = BookingNotFound("No booking with this id is visible to you.")
@@ -87,17 +89,17 @@ async def list_bookings(
 
 
 @router.get(
-    "/{booking_id}",
+    "/{bookingId}",
     operation_id="getBooking",
     summary="One booking, if the caller may see it",
     responses=problem_responses(401, 404, 422, 503, examples=[NOT_VISIBLE]),
 )
-async def get(booking_id: uuid.UUID, caller: Caller, session: ReadSession, bookings: Bookings) -> BookingOut:
+async def get(booking_id: BookingId, caller: Caller, session: ReadSession, bookings: Bookings) -> BookingOut:
     return await bookings.get(session, caller, booking_id)
 
 
 @router.patch(
-    "/{booking_id}",
+    "/{bookingId}",
     operation_id="updateBooking",
     summary="Reschedule a booking or edit its notes (its user or an admin)",
     responses=problem_responses(
@@ -118,13 +120,13 @@ async def get(booking_id: uuid.UUID, caller: Caller, session: ReadSession, booki
     ),
 )
 async def update(
-    booking_id: uuid.UUID, body: BookingPatch, caller: Caller, session: WriteSession, bookings: Bookings
+    booking_id: BookingId, body: BookingPatch, caller: Caller, session: WriteSession, bookings: Bookings
 ) -> BookingOut:
     return await bookings.update(session, caller, booking_id, body)
 
 
 @router.post(
-    "/{booking_id}/cancel",
+    "/{bookingId}/cancel",
     operation_id="cancelBooking",
     summary="Cancel a booking (its user, its provider or an admin)",
     responses=problem_responses(
@@ -144,7 +146,7 @@ async def update(
     ),
 )
 async def cancel(
-    booking_id: uuid.UUID,
+    booking_id: BookingId,
     caller: Caller,
     session: WriteSession,
     bookings: Bookings,

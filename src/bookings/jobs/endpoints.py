@@ -22,7 +22,7 @@ async def _dead_letters(request: Request) -> DeadLetters:
 
 
 DeadLettersDep = Annotated[DeadLetters, Depends(_dead_letters)]
-JobId = Annotated[int, Path(ge=1, le=2**62, description="The dead job's id.")]
+JobId = Annotated[int, Path(alias="jobId", ge=1, le=2**62, description="The dead job's id.")]
 
 
 @router.get(
@@ -38,7 +38,7 @@ async def list_dead_letters(
 
 
 @router.post(
-    "/{job_id}/retry",
+    "/{jobId}/retry",
     status_code=status.HTTP_202_ACCEPTED,
     operation_id="retryDeadLetter",
     summary="Queue a dead job again, due now, with a fresh set of attempts",

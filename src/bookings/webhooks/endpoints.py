@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Request, Response, status
 
 from bookings.auth.dependencies import AdminCaller
 from bookings.db import ReadSession, WriteSession
@@ -15,6 +15,7 @@ from bookings.webhooks.service import WebhookNotFound, Webhooks
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 NOT_FOUND = WebhookNotFound("No webhook with this id.")
+WebhookId = Annotated[uuid.UUID, Path(alias="webhookId", description="The webhook's id.")]
 
 
 async def _webhooks(request: Request) -> Webhooks:
@@ -61,24 +62,24 @@ async def list_webhooks(_caller: AdminCaller, session: ReadSession, webhooks: We
 
 
 @router.delete(
-    "/{webhook_id}",
+    "/{webhookId}",
     status_code=status.HTTP_204_NO_CONTENT,
     operation_id="deleteWebhook",
     summary="Stop sending events to an endpoint",
     responses=problem_responses(401, 403, 404, 422, 503, examples=[NOT_FOUND]),
 )
-async def delete(webhook_id: uuid.UUID, _caller: AdminCaller, session: WriteSession, webhooks: WebhooksDep) -> Response:
+async def delete(webhook_id: WebhookId, _caller: AdminCaller, session: WriteSession, webhooks: WebhooksDep) -> Response:
     await webhooks.delete(session, webhook_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post(
-    "/{webhook_id}/rotate-secret",
+    "/{webhookId}/rotate-secret",
     operation_id="rotateWebhookSecret",
     summary="Replace the signing secret (the old one keeps signing for 24 hours)",
     responses=problem_responses(401, 403, 404, 422, 503, examples=[NOT_FOUND]),
 )
 async def rotate_secret(
-    webhook_id: uuid.UUID, _caller: AdminCaller, session: WriteSession, webhooks: WebhooksDep
+    webhook_id: WebhookId, _caller: AdminCaller, session: WriteSession, webhooks: WebhooksDep
 ) -> WebhookWithSecret:
     return await webhooks.rotate_secret(session, webhook_id)
