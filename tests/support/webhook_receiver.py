@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,10 +19,11 @@ class Delivery:
 
 @dataclass
 class WebhookReceiver:
-    """``fail_first`` requests are answered 500; with ``always_fail`` every one is."""
+    """``fail_first`` requests are answered 500; with ``always_fail`` every one is. Given ``tls``, it speaks HTTPS."""
 
     fail_first: int = 0
     always_fail: bool = False
+    tls: ssl.SSLContext | None = None
     deliveries: list[Delivery] = field(default_factory=list)
     attempts: int = 0
     _server: ThreadingHTTPServer | None = None
@@ -30,7 +32,13 @@ class WebhookReceiver:
     @property
     def url(self) -> str:
         assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}/hook"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/hook"
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.server_address[1])
 
     def __enter__(self) -> WebhookReceiver:
         receiver = self
@@ -51,6 +59,8 @@ class WebhookReceiver:
                 return
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 

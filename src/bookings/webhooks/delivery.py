@@ -1,4 +1,9 @@
-"""Sending one event to one endpoint: a signed POST (Standard Webhooks), no redirects, bounded in time."""
+"""Sending one event to one endpoint: a signed POST (Standard Webhooks), no redirects, bounded in time.
+
+The POST goes to the address the SSRF check passed, not to whatever the name resolves to a moment later: the URL's
+host is replaced by that address, with the name kept in ``Host`` and, for HTTPS, in the TLS handshake (SNI), so
+the certificate is still verified against the name.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from bookings.jobs.queue import ClaimedJob
 from bookings.jobs.worker import JobFailed
 from bookings.kit.time import Clock
 from bookings.webhooks.models import WebhookEndpoint
-from bookings.webhooks.ssrf import check_destination
+from bookings.webhooks.ssrf import Resolver, pinned_address, system_resolver
 
 
 def signature_header(secrets_in_use: list[str], message_id: str, timestamp: datetime, body: str) -> str:
@@ -34,14 +39,19 @@ class WebhookSender:
         allow_private: bool,
         timeout_seconds: float,
         transport: httpx.AsyncBaseTransport | None = None,
+        resolve: Resolver = system_resolver,
     ) -> None:
         self._db = db
         self._clock = clock
         self._allow_private = allow_private
+        self._resolve = resolve
         self._client = httpx.AsyncClient(
             timeout=timeout_seconds,
             follow_redirects=False,
             transport=transport,
+            # No connection is kept for another delivery: connections are keyed by address, and two endpoints
+            # behind one address (a CDN) must not share one set up for the other's name.
+            limits=httpx.Limits(max_keepalive_connections=0),
             headers={"user-agent": "bookings-webhooks/1"},
         )
 
@@ -51,7 +61,8 @@ class WebhookSender:
             endpoint = await reads.get(WebhookEndpoint, uuid.UUID(job.payload["endpointId"]))
         if endpoint is None:
             return  # deleted since: nothing to deliver to
-        await check_destination(endpoint.url, allow_private=self._allow_private)
+        url = httpx.URL(endpoint.url)
+        address = await pinned_address(endpoint.url, allow_private=self._allow_private, resolve=self._resolve)
         now = self._clock()
         in_use = [endpoint.secret]
         if endpoint.previous_secret and endpoint.previous_secret_until and endpoint.previous_secret_until > now:
@@ -59,13 +70,20 @@ class WebhookSender:
         body = json.dumps(job.payload["event"], separators=(",", ":"))
         message_id = f"msg_{job.id}"  # the same on every retry of this delivery
         headers = {
+            "host": url.netloc.decode("ascii"),
             "content-type": "application/json",
             "webhook-id": message_id,
             "webhook-timestamp": str(int(now.timestamp())),
             "webhook-signature": signature_header(in_use, message_id, now, body),
         }
         try:
-            async with self._client.stream("POST", endpoint.url, content=body, headers=headers) as response:
+            async with self._client.stream(
+                "POST",
+                url.copy_with(host=address),
+                content=body,
+                headers=headers,
+                extensions={"sni_hostname": url.raw_host.decode("ascii")} if url.scheme == "https" else {},
+            ) as response:
                 status = response.status_code  # the body is never read: a receiver cannot make us buffer it
         except httpx.HTTPError as exc:
             raise JobFailed(f"{type(exc).__name__}: {exc}") from exc
