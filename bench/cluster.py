@@ -101,6 +101,8 @@ class Deployment:
             "BOOKINGS_REDIS_PREFIX": self.redis_prefix,
             # Limits far above the load: every request is counted (that cost is measured), none refused.
             "BOOKINGS_RATE_LIMIT_LOGIN": "1000000/minute",
+            "BOOKINGS_RATE_LIMIT_LOGIN_PER_ADDRESS": "1000000/minute",
+            "BOOKINGS_RATE_LIMIT_REGISTER": "1000000/minute",
             "BOOKINGS_RATE_LIMIT_BOOKINGS": "1000000/minute",
         }
         if self.redis_url:

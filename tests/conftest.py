@@ -35,6 +35,8 @@ TEST_ENV = {
     "BOOKINGS_LOG_LEVEL": "INFO",
     # Suites make thousands of logins and bookings a minute; tests/e2e/test_rate_limits.py sets real limits.
     "BOOKINGS_RATE_LIMIT_LOGIN": "100000/minute",
+    "BOOKINGS_RATE_LIMIT_LOGIN_PER_ADDRESS": "100000/minute",
+    "BOOKINGS_RATE_LIMIT_REGISTER": "100000/minute",
     "BOOKINGS_RATE_LIMIT_BOOKINGS": "100000/minute",
 }
 

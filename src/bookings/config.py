@@ -45,9 +45,10 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=20, ge=1)
 
     # Rate limits, as "N/period" items separated by ";" (e.g. "10/minute;100/hour"); empty: no limit.
-    # Login: per client address and email. Booking creation: per user.
-    rate_limit_login: str = "10/minute"
-    rate_limit_bookings: str = "60/minute"
+    rate_limit_login: str = "10/minute"  # per client address and email
+    rate_limit_login_per_address: str = "100/minute"  # per client address, whatever the email
+    rate_limit_register: str = "20/hour"  # per client address
+    rate_limit_bookings: str = "60/minute"  # booking creations per user
 
     # Real-time events.
     relay_poll_seconds: float = Field(default=1.0, gt=0, le=60)
@@ -82,7 +83,7 @@ class Settings(BaseSettings):
             raise ValueError("database_url must be a sqlite:// or postgresql:// URL")
         return value
 
-    @field_validator("rate_limit_login", "rate_limit_bookings")
+    @field_validator("rate_limit_login", "rate_limit_login_per_address", "rate_limit_register", "rate_limit_bookings")
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         if not value.strip():

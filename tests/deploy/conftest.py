@@ -129,6 +129,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         "BOOKINGS_REDIS_URL": redis.url,
         "BOOKINGS_REDIS_PREFIX": f"deploy-{secrets.token_hex(4)}",
         "BOOKINGS_RELAY_POLL_SECONDS": "0.5",
+        # Low enough that tests/deploy/test_nginx_proxy.py can see a spoofed X-Forwarded-For change nothing.
+        "BOOKINGS_RATE_LIMIT_LOGIN": "3/minute",
     }
     servers: list[ServerProcess] = []
     worker = WorkerProcess(env=env, log_path=tmp / "worker.log", http_port=free_port())

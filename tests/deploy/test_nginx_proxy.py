@@ -65,6 +65,25 @@ async def test_problem_documents_from_the_api_pass_through(deployment: Deploymen
     assert response.json()["requestId"] == "deploy-unauthorised"
 
 
+async def test_a_clients_own_x_forwarded_for_does_not_reach_the_replicas(deployment: Deployment) -> None:
+    """The replicas take the client's address from nginx's X-Forwarded-For; a client must not choose it.
+
+    Login is limited per address and email (3 a minute here): were a spoofed header passed on, each attempt
+    would count in a bucket of its own and the fourth would get through.
+    """
+    async with httpx.AsyncClient(base_url=deployment.proxy.url, timeout=30) as client:
+        user = await account(client, "user")  # one login
+        tries = [
+            await client.post(
+                "/v1/auth/login",
+                json={"email": user.email, "password": "Wr0ng-Passw0rd!"},
+                headers={"X-Forwarded-For": f"203.0.113.{n}", "X-Real-IP": f"203.0.113.{n}"},
+            )
+            for n in range(3)
+        ]
+    assert [r.status_code for r in tries] == [401, 401, 429]
+
+
 async def test_websocket_through_the_proxy_receives_booking_created(deployment: Deployment) -> None:
     async with httpx.AsyncClient(base_url=deployment.proxy.url, timeout=30) as client:
         user = await account(client, "user")

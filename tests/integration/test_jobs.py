@@ -124,6 +124,7 @@ class TestWorker:
         (claimed,) = await _claim(db, "elsewhere", 1, clock.now)  # running: no longer waiting
         async with db.write_sessions() as session, session.begin():
             await queue.fail(session, claimed, "elsewhere", "boom", now=clock.now, retry_in=None)  # ...and dead
+        await _claim(db, "crashed", 1, NOW)  # its lease ran out 60 s ago: due again, so still counted
         await worker.observe_backlog()
 
         def gauge(name: str, kind: str) -> float | None:

@@ -15,7 +15,7 @@ from bookings.errors import (
     NotAuthenticated,
     problem_responses,
 )
-from bookings.ops.rate_limits import LOGIN, Limits, client_address
+from bookings.ops.rate_limits import LOGIN, LOGIN_ADDRESS, REGISTER, Limits, client_address
 from bookings.users.schemas import UserOut
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
@@ -26,29 +26,37 @@ router = APIRouter(prefix="/v1/auth", tags=["auth"])
     status_code=status.HTTP_201_CREATED,
     operation_id="register",
     summary="Create an account (user or provider)",
-    responses=problem_responses(
-        400,
-        409,
-        413,
-        422,
-        503,
-        examples=[
-            EmailTaken("An account with this email already exists."),
-            InvalidInput(
-                "The password does not meet the policy; see `errors`.",
-                errors=[
-                    FieldError(field="password", message="must contain a digit", type="password_missing_digit"),
-                    FieldError(
-                        field="password",
-                        message="must contain a special character (not a letter, digit or space)",
-                        type="password_missing_special",
-                    ),
-                ],
-            ),
-        ],
-    ),
+    description="Limited per client address (`BOOKINGS_RATE_LIMIT_REGISTER`, default 20 an hour).",
+    responses={
+        201: {"headers": RATE_LIMIT_HEADERS},
+        **problem_responses(
+            400,
+            409,
+            413,
+            422,
+            429,
+            503,
+            examples=[
+                EmailTaken("An account with this email already exists."),
+                InvalidInput(
+                    "The password does not meet the policy; see `errors`.",
+                    errors=[
+                        FieldError(field="password", message="must contain a digit", type="password_missing_digit"),
+                        FieldError(
+                            field="password",
+                            message="must contain a special character (not a letter, digit or space)",
+                            type="password_missing_special",
+                        ),
+                    ],
+                ),
+            ],
+        ),
+    },
 )
-async def register(body: RegisterIn, session: WriteSession, auth: Auth) -> UserOut:
+async def register(
+    body: RegisterIn, request: Request, response: Response, limits: Limits, session: WriteSession, auth: Auth
+) -> UserOut:
+    await limits.hit(REGISTER, client_address(request), request, response)
     return UserOut.model_validate(await auth.register(session, body))
 
 
@@ -56,7 +64,10 @@ async def register(body: RegisterIn, session: WriteSession, auth: Auth) -> UserO
     "/login",
     operation_id="login",
     summary="Exchange email and password for tokens",
-    description="Limited per client address and email (`BOOKINGS_RATE_LIMIT_LOGIN`, default 10 a minute).",
+    description=(
+        "Limited per client address and email (`BOOKINGS_RATE_LIMIT_LOGIN`, default 10 a minute) and per client"
+        " address (`BOOKINGS_RATE_LIMIT_LOGIN_PER_ADDRESS`, default 100 a minute)."
+    ),
     responses={
         200: {"headers": RATE_LIMIT_HEADERS},
         **problem_responses(
@@ -73,7 +84,9 @@ async def login(
     writes: WriteSession,
     auth: Auth,
 ) -> TokenPair:
-    await limits.hit(LOGIN, f"{client_address(request)} {body.email.lower()}", request, response)
+    address = client_address(request)
+    await limits.hit(LOGIN_ADDRESS, address, request, response)
+    await limits.hit(LOGIN, f"{address} {body.email}", request, response)
     return await auth.login(reads, writes, body)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import ConfigDict, EmailStr, Field
+from pydantic import ConfigDict, EmailStr, Field, field_validator
 
 from bookings.kit.schemas import ApiInput, ApiModel
 
@@ -37,6 +37,13 @@ class LoginIn(ApiInput):
 
     email: str = Field(max_length=254, examples=["ada@example.com"])
     password: str = Field(max_length=1024, examples=["Correct-Horse-9"])
+
+    @field_validator("email", mode="after")
+    @classmethod
+    def _normalize(cls, value: str) -> str:
+        """The one form an email is looked up, and rate-limited, by (``str.strip`` also drops what pydantic's
+        whitespace stripping keeps, such as U+001C-U+001F)."""
+        return value.strip().lower()
 
 
 class RefreshIn(ApiInput):

@@ -69,7 +69,7 @@ class AuthService:
         The read session is closed before the write session starts, so a login never holds two pooled
         connections at once (under load, requests holding one while waiting for a second starve the pool).
         """
-        user = await users.get_by_email(reads, data.email.strip().lower())
+        user = await users.get_by_email(reads, data.email)  # normalized by LoginIn
         if user is not None:
             reads.expunge(user)
         await reads.close()

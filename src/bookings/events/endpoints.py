@@ -16,6 +16,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from bookings.auth.keyring import AccessClaims
@@ -28,10 +29,12 @@ from bookings.events.schemas import StreamReady
 from bookings.ops.metrics import Metrics
 
 router = APIRouter()
+log = structlog.get_logger("bookings.events")
 
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_BAD_REQUEST = 4400
 CLOSE_TOO_SLOW = 4408
+CLOSE_TRY_AGAIN = 1013  # RFC 6455 "Try Again Later": the database could not be asked where the stream starts
 
 
 def _token(websocket: WebSocket) -> str:
@@ -119,7 +122,13 @@ async def stream(websocket: WebSocket) -> None:
     hub.add(subscriber)  # live events queue up from here, so the replay below leaves no gap
     connection = _Stream(websocket, subscriber, app.state.metrics)
     try:
-        await connection.ready(since if since is not None else await repository.latest_id(app.state.db))
+        try:
+            start = since if since is not None else await repository.latest_id(app.state.db)
+        except Exception as exc:  # the database is unreachable: say so, rather than fail the socket with 1011
+            log.warning("stream_start_unavailable", error=type(exc).__name__)
+            await websocket.close(code=CLOSE_TRY_AGAIN, reason="service unavailable; reconnect later")
+            return
+        await connection.ready(start)
         if since is not None:
             async for event in repository.missed(app.state.db, principal, since):
                 await connection.send(event.public())

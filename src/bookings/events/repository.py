@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from bookings.auth.principal import Principal
 from bookings.bookings import policy
 from bookings.db import Database
-from bookings.events.models import Event
+from bookings.events.models import Event, RelayState
 from bookings.events.relay import _envelope
 from bookings.events.schemas import Envelope
 
@@ -17,10 +17,14 @@ REPLAY_BATCH = 500
 
 
 async def latest_id(db: Database) -> int:
-    """The id of the newest numbered event (0 before the first): where a client that gives no ``since`` starts."""
+    """The id of the newest numbered event: where a client that gives no ``since`` starts.
+
+    The relay's bookmark counts too: once every event has been pruned, ids go on from it, not from 0.
+    """
     async with db.read_sessions() as session:
-        latest = await session.scalar(select(func.max(Event.id)))
-    return int(latest or 0)
+        newest = await session.scalar(select(func.max(Event.id)))
+        published = await session.scalar(select(func.max(RelayState.published_through)))
+    return max(int(newest or 0), int(published or 0))
 
 
 async def missed(db: Database, principal: Principal, since: int) -> AsyncIterator[Envelope]:

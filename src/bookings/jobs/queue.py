@@ -143,7 +143,10 @@ async def prune_finished(session: AsyncSession, before: datetime) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Backlog:
-    """Per kind: jobs due and not yet claimed, how long the oldest of them has waited, and dead letters."""
+    """Per kind: jobs due and not yet claimed, how long the oldest of them has waited, and dead letters.
+
+    A running job whose lease has expired counts as due: its worker is gone, and ``claim`` will hand it out again.
+    """
 
     due: dict[str, int]
     oldest_due: dict[str, datetime]
@@ -152,18 +155,19 @@ class Backlog:
 
 async def backlog(session: AsyncSession, now: datetime) -> Backlog:
     due_now = and_(Job.state == JobState.PENDING.value, Job.run_at <= now)
+    stranded = and_(Job.state == JobState.RUNNING.value, Job.locked_until < now)
     rows = await session.execute(
         select(Job.kind, Job.state, func.count(), func.min(Job.run_at))
-        .where(or_(due_now, Job.state == JobState.DEAD.value))
+        .where(or_(due_now, stranded, Job.state == JobState.DEAD.value))
         .group_by(Job.kind, Job.state)
     )
     found = Backlog(due={}, oldest_due={}, dead={})
     for kind, state, count, oldest in rows:
         if state == JobState.DEAD.value:
             found.dead[kind] = count
-        else:
-            found.due[kind] = count
-            found.oldest_due[kind] = oldest
+            continue
+        found.due[kind] = found.due.get(kind, 0) + count
+        found.oldest_due[kind] = min(oldest, found.oldest_due.get(kind, oldest))
     return found
 
 

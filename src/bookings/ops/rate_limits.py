@@ -11,10 +11,11 @@ must not take login and booking down with it.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 import redis.asyncio as aioredis
@@ -30,8 +31,13 @@ from bookings.ops.metrics import Metrics
 
 log = structlog.get_logger("bookings.rate_limits")
 
-LOGIN = "login"
-CREATE_BOOKING = "create-booking"
+LOGIN = "login"  # per client address and account
+LOGIN_ADDRESS = "login-address"  # per client address, whatever the account (password spraying)
+REGISTER = "register"  # per client address (each registration costs an argon2id hash)
+CREATE_BOOKING = "create-booking"  # per user
+
+# After the counter store fails, requests go uncounted for this long rather than each waiting for its timeout.
+PAUSE_AFTER_FAILURE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -46,8 +52,20 @@ class Policy:
         """``"10/minute"`` or ``"10/minute;100/hour"``; an empty spec means no limit."""
         return cls(name, tuple(parse_many(spec)) if spec.strip() else ())
 
-    def header(self) -> str:
-        return ", ".join(f'"{self.name}";q={item.amount};w={item.get_expiry()}' for item in self.items)
+    def item_name(self, item: RateLimitItem) -> str:
+        """The name a client sees: the policy's, suffixed with the window when there are several."""
+        return self.name if len(self.items) == 1 else f"{self.name}-{item.get_expiry()}s"
+
+
+@dataclass
+class Standing:
+    """What the ``RateLimit-Policy`` and ``RateLimit`` fields say for one request (one entry per policy met)."""
+
+    policies: list[str] = field(default_factory=list)
+    limits: list[str] = field(default_factory=list)
+
+    def headers(self) -> dict[str, str]:
+        return {"RateLimit-Policy": ", ".join(self.policies), "RateLimit": ", ".join(self.limits)}
 
 
 class RateLimiter:
@@ -55,33 +73,44 @@ class RateLimiter:
         self._limiter = MovingWindowRateLimiter(storage)
         self._policies = dict(policies)
         self._metrics = metrics
+        self._paused_until = 0.0
 
     async def hit(self, name: str, key: str, request: Request, response: Response) -> None:
         """Count one request against ``name`` for ``key``; raise ``RateLimited`` once it is over the limit.
 
-        The caller's standing goes into ``response``'s headers and, for a request that ends in an error (a wrong
-        password, a taken slot, the ``429`` itself), into its problem response's (``errors.problem_response``).
+        A request refused by one item is not counted against the others (a client hammering a per-minute limit
+        does not also use up its hourly one). The caller's standing goes into ``response``'s headers and, for a
+        request that ends in an error (a wrong password, a taken slot, the ``429`` itself), into its problem
+        response's (``errors.problem_response``).
         """
         policy = self._policies[name]
-        if not policy.items:
+        if not policy.items or time.monotonic() < self._paused_until:
             return
         try:
-            allowed = [await self._limiter.hit(item, name, key) for item in policy.items]
+            allowed = all([await self._limiter.test(item, name, key) for item in policy.items])
+            if allowed:  # two racing requests may both pass the test: the hits below still count both
+                allowed = all([await self._limiter.hit(item, name, key) for item in policy.items])
             stats = [await self._limiter.get_window_stats(item, name, key) for item in policy.items]
         except Exception as exc:  # the counter store is down: fail open, never fail the request
+            self._paused_until = time.monotonic() + PAUSE_AFTER_FAILURE_SECONDS
             log.warning("rate_limit_unavailable", limit=name, error=type(exc).__name__)
             return
+        now = time.time()
         # The tightest item is the one to report: the fewest left, then the longest wait.
-        remaining, reset_time = min((s.remaining, -s.reset_time) for s in stats)
-        reset = max(0, math.ceil(-reset_time - time.time()))
-        headers = {"RateLimit-Policy": policy.header(), "RateLimit": f'"{name}";r={remaining};t={reset}'}
+        tightest = min(range(len(stats)), key=lambda i: (stats[i].remaining, -stats[i].reset_time))
+        reset = max(0, math.ceil(stats[tightest].reset_time - now))
+        standing: Standing = getattr(request.state, "rate_limits", None) or Standing()
+        standing.policies += [f'"{policy.item_name(i)}";q={i.amount};w={i.get_expiry()}' for i in policy.items]
+        remaining = stats[tightest].remaining
+        standing.limits.append(f'"{policy.item_name(policy.items[tightest])}";r={remaining};t={reset}')
+        request.state.rate_limits = standing
+        headers = standing.headers()
         response.headers.update(headers)
         request.state.response_headers = headers
-        if all(allowed):
+        if allowed:
             return
         self._metrics.rate_limited.labels(name).inc()
-        refused = [s for s, ok in zip(stats, allowed, strict=True) if not ok]
-        retry_after = max(1, max(math.ceil(s.reset_time - time.time()) for s in refused))
+        retry_after = max([1, *(math.ceil(s.reset_time - now) for s in stats if s.remaining == 0)])
         raise RateLimited(f"Too many requests; retry in {retry_after} s.", retry_after=retry_after, headers=headers)
 
 
@@ -100,6 +129,8 @@ def rate_limiter_from_settings(settings: Settings, redis: aioredis.Redis | None,
         storage = MemoryStorage()
     policies = {
         LOGIN: Policy.parse(LOGIN, settings.rate_limit_login),
+        LOGIN_ADDRESS: Policy.parse(LOGIN_ADDRESS, settings.rate_limit_login_per_address),
+        REGISTER: Policy.parse(REGISTER, settings.rate_limit_register),
         CREATE_BOOKING: Policy.parse(CREATE_BOOKING, settings.rate_limit_bookings),
     }
     return RateLimiter(storage, policies, metrics)
@@ -114,5 +145,17 @@ Limits = Annotated[RateLimiter, Depends(_rate_limiter)]
 
 
 def client_address(request: Request) -> str:
-    """The caller's address (behind a trusted proxy, uvicorn has already taken it from ``X-Forwarded-For``)."""
-    return request.client.host if request.client else "unknown"
+    """The caller's address, an IPv6 one as its /64 (what one host or home is given, so one key, not 2^64).
+
+    Behind a proxy uvicorn has already taken it from ``X-Forwarded-For``, trusting the proxies named in
+    ``FORWARDED_ALLOW_IPS``; the proxy must set that header itself, not append to the client's (see
+    deploy/nginx/nginx.conf), or a client could pick its own address and its own rate-limit bucket.
+    """
+    host = request.client.host if request.client else ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host or "unknown"
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is None:
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address.ipv4_mapped or address) if isinstance(address, ipaddress.IPv6Address) else str(address)

@@ -138,6 +138,7 @@ class EventStream:
                         event = self._decode(raw)
                         if event is None:
                             continue
+                        self.connected.set()  # (also for a server that sends no stream.ready)
                         if self._received_id is not None and event.id <= self._received_id:
                             continue  # at-least-once delivery: already had it
                         self._received_id = event.id

@@ -3,7 +3,7 @@
 
 const $ = (id) => document.getElementById(id);
 const MAX_BACKOFF_MS = 30_000;
-const state = { access: null, refresh: null, me: null, providers: new Map(), socket: null, lastId: 0, retry: 0 };
+const state = { access: null, refresh: null, me: null, providers: new Map(), socket: null, lastId: null, retry: 0 };
 let reconnectTimer = null;
 let refreshing = null;
 let listVersion = 0;
@@ -101,7 +101,7 @@ function withWhom(b) {
 
 async function signIn(email, password) {
   const tokens = await api("POST", "/v1/auth/login", { email, password });
-  Object.assign(state, { access: tokens.accessToken, refresh: tokens.refreshToken, lastId: 0, retry: 0 });
+  Object.assign(state, { access: tokens.accessToken, refresh: tokens.refreshToken, lastId: null, retry: 0 });
   state.me = await api("GET", "/v1/users/me");
   $("whoami").textContent = `${state.me.name} <${state.me.email}> · ${state.me.role}`;
   await loadProviders();
@@ -114,7 +114,7 @@ async function signIn(email, password) {
 
 function signOut(message) {
   const socket = state.socket;
-  Object.assign(state, { access: null, refresh: null, me: null, socket: null, lastId: 0 });
+  Object.assign(state, { access: null, refresh: null, me: null, socket: null, lastId: null });
   socket?.close(1000);
   clearTimeout(reconnectTimer);
   setConnection("offline", "offline");
@@ -197,7 +197,7 @@ function connect() {
   const url = new URL("/ws", location.href);
   url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
   url.searchParams.set("token", state.access);
-  if (state.lastId) url.searchParams.set("since", state.lastId);
+  if (state.lastId !== null) url.searchParams.set("since", state.lastId); // 0 is a position too
   const socket = new WebSocket(url);
   state.socket = socket;
   setConnection("connecting", "connecting…");
@@ -223,10 +223,10 @@ async function reconnect(code) {
 function receive(message) {
   if (message.event === "stream.ready") {
     // Where the stream starts: kept as `since`, so that a drop before the first event still resumes without a gap.
-    state.lastId = Math.max(state.lastId, message.lastId);
+    state.lastId = Math.max(state.lastId ?? 0, message.lastId);
     return;
   }
-  state.lastId = Math.max(state.lastId, message.id);
+  state.lastId = Math.max(state.lastId ?? 0, message.id);
   const b = message.data;
   const log = $("event-log");
   log.prepend(
