@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import shutil
 import subprocess
 import time
@@ -22,8 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import TEST_ENV
-from tests.support.databases import ScratchDatabase, create_postgres
+from tests.support.cluster import Cluster
+from tests.support.databases import ScratchDatabase
 from tests.support.redis_server import RedisServer
 from tests.support.servers import ServerProcess, WorkerProcess, free_port
 
@@ -121,34 +120,23 @@ class Deployment:
 @pytest.fixture(scope="session")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     tmp = tmp_path_factory.mktemp("deployment")
-    db = create_postgres()
-    redis = RedisServer(tmp).start()
-    env = {
-        **TEST_ENV,
-        "BOOKINGS_DATABASE_URL": db.url,
-        "BOOKINGS_REDIS_URL": redis.url,
-        "BOOKINGS_REDIS_PREFIX": f"deploy-{secrets.token_hex(4)}",
-        "BOOKINGS_RELAY_POLL_SECONDS": "0.5",
-        # Low enough that tests/deploy/test_nginx_proxy.py can see a spoofed X-Forwarded-For change nothing.
-        "BOOKINGS_RATE_LIMIT_LOGIN": "3/minute",
-    }
-    servers: list[ServerProcess] = []
-    worker = WorkerProcess(env=env, log_path=tmp / "worker.log", http_port=free_port())
+    # Low enough that tests/deploy/test_nginx_proxy.py can see a spoofed X-Forwarded-For change nothing.
+    cluster = Cluster.create(tmp, BOOKINGS_RATE_LIMIT_LOGIN="3/minute")
+    worker = WorkerProcess(env=cluster.env, log_path=tmp / "worker.log", http_port=free_port())
     proxy: NginxProcess | None = None
     try:
-        servers += [ServerProcess(env=env, log_path=tmp / f"{name}.log") for name in ("api-1", "api-2")]
-        with ThreadPoolExecutor(max_workers=len(servers)) as pool:  # both start at once
-            list(pool.map(ServerProcess.start, servers))
+        cluster.servers += [ServerProcess(env=cluster.env, log_path=tmp / f"{name}.log") for name in ("api-1", "api-2")]
+        with ThreadPoolExecutor(max_workers=len(cluster.servers)) as pool:  # both start at once
+            list(pool.map(ServerProcess.start, cluster.servers))
         worker.start()
         port = free_port()
-        conf = render_nginx_conf([s.port for s in servers], port)
+        conf = render_nginx_conf([s.port for s in cluster.servers], port)
         proxy = NginxProcess(conf, tmp / "nginx", port).start()
-        yield Deployment(db=db, redis=redis, env=env, servers=servers, worker=worker, proxy=proxy)
+        yield Deployment(
+            db=cluster.db, redis=cluster.redis, env=cluster.env, servers=cluster.servers, worker=worker, proxy=proxy
+        )
     finally:
         if proxy is not None:
             proxy.stop()
         worker.stop()
-        for server in servers:
-            server.stop()
-        redis.stop()
-        db.drop()
+        cluster.teardown()

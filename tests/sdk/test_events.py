@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
-from bookings_client import AsyncBookingsClient, Event, EventStream, TokenPair
+from bookings_client import AsyncBookingsClient, Booking, Event, EventStream, TokenPair
 
 from tests.conftest import Service
 from tests.sdk.helpers import PASSWORD, signed_in, slot
@@ -14,6 +17,7 @@ from tests.support.servers import ServerProcess
 
 # Reconnect quickly in tests: the first retries come after 0.05-0.1 s, none waits more than 0.5 s.
 FAST = {"backoff": 0.1, "max_backoff": 0.5}
+T = TypeVar("T")
 
 
 async def next_event(stream: EventStream, within: float) -> Event:
@@ -41,7 +45,6 @@ async def test_the_stream_survives_a_server_restart_and_replays_what_it_missed(
     restartable_service: Service, tmp_path: Path
 ) -> None:
     svc = restartable_service
-    server_a = svc.server
     async with AsyncBookingsClient(svc.url, **FAST) as provider, AsyncBookingsClient(svc.url, **FAST) as user:
         me = await signed_in(provider, "provider")
         user_account = await signed_in(user)
@@ -52,31 +55,20 @@ async def test_the_stream_survives_a_server_restart_and_replays_what_it_missed(
             before = await next_event(stream, within=2)
             assert (before.event, before.data.id) == ("booking.created", first.id)
 
-            # The server goes away; the stream notices and keeps knocking on the same port.
-            await asyncio.to_thread(server_a.stop)
-            await _disconnected(stream, within=10)
+            # The server goes away; meanwhile changes happen through another server on the same database.
+            async def changes(elsewhere: AsyncBookingsClient) -> tuple[Booking, datetime]:
+                start, end = slot()
+                second = await elsewhere.bookings.create(provider_id=me.id, start_time=start, end_time=end)
+                later_start, later_end = slot()
+                await elsewhere.bookings.reschedule(second.id, start_time=later_start, end_time=later_end)
+                await elsewhere.bookings.cancel(first.id, reason="while the other server was down")
+                return second, later_start
 
-            # Meanwhile changes happen, through another server on the same database.
-            other = await asyncio.to_thread(
-                ServerProcess(env=server_a.env, log_path=tmp_path / "server-other.log").start
-            )
-            try:
-                async with AsyncBookingsClient(other.url) as elsewhere:
-                    await elsewhere.auth.login(email=user_account.email, password=PASSWORD)
-                    start, end = slot()
-                    second = await elsewhere.bookings.create(provider_id=me.id, start_time=start, end_time=end)
-                    later_start, later_end = slot()
-                    await elsewhere.bookings.reschedule(second.id, start_time=later_start, end_time=later_end)
-                    await elsewhere.bookings.cancel(first.id, reason="while the other server was down")
-            finally:
-                await asyncio.to_thread(other.stop)
-            assert not stream.connected.is_set()
+            second, later_start = await _while_down(svc, stream, tmp_path, user_account.email, changes)
             assert stream.last_id == before.id
 
             # A new server process on the same port and database: the stream resumes by itself.
-            restarted = ServerProcess(env=server_a.env, log_path=tmp_path / "server-restarted.log", port=server_a.port)
-            svc.server = restarted  # the fixture stops it
-            await asyncio.to_thread(restarted.start)
+            await _restart(svc, tmp_path)
             started = time.monotonic()  # from the moment the new server is ready
             missed = [await next_event(stream, within=10) for _ in range(3)]
             caught_up_after = time.monotonic() - started
@@ -106,28 +98,19 @@ async def test_the_stream_survives_a_server_restart_and_replays_what_it_missed(
 async def test_a_drop_before_the_first_event_loses_nothing(restartable_service: Service, tmp_path: Path) -> None:
     """No ``since`` and no event yet: the stream resumes from the server's ``stream.ready``, not from "now"."""
     svc = restartable_service
-    server_a = svc.server
     async with AsyncBookingsClient(svc.url, **FAST) as provider, AsyncBookingsClient(svc.url, **FAST) as user:
         me = await signed_in(provider, "provider")
         user_account = await signed_in(user)
         async with provider.events() as stream:
             await asyncio.wait_for(stream.connected.wait(), timeout=10)
             assert stream.last_id is None  # nothing handed out yet
-            await asyncio.to_thread(server_a.stop)
-            await _disconnected(stream, within=10)
-            other = await asyncio.to_thread(
-                ServerProcess(env=server_a.env, log_path=tmp_path / "server-other.log").start
-            )
-            try:
-                async with AsyncBookingsClient(other.url) as elsewhere:
-                    await elsewhere.auth.login(email=user_account.email, password=PASSWORD)
-                    start, end = slot()
-                    made = await elsewhere.bookings.create(provider_id=me.id, start_time=start, end_time=end)
-            finally:
-                await asyncio.to_thread(other.stop)
-            restarted = ServerProcess(env=server_a.env, log_path=tmp_path / "server-restarted.log", port=server_a.port)
-            svc.server = restarted  # the fixture stops it
-            await asyncio.to_thread(restarted.start)
+
+            async def change(elsewhere: AsyncBookingsClient) -> Booking:
+                start, end = slot()
+                return await elsewhere.bookings.create(provider_id=me.id, start_time=start, end_time=end)
+
+            made = await _while_down(svc, stream, tmp_path, user_account.email, change)
+            await _restart(svc, tmp_path)
             missed = await next_event(stream, within=10)
             extra = await _maybe_next(stream, within=1.0)
     assert (missed.event, missed.data.id) == ("booking.created", made.id)
@@ -170,6 +153,35 @@ async def test_since_replays_from_a_saved_id(sdk_service: Service) -> None:
     assert [e.event for e in replayed] == ["booking.updated", "booking.cancelled"]
     assert replayed[0].data.notes == "while nobody listened"
     assert replayed[0].id > saved
+
+
+async def _while_down(
+    svc: Service,
+    stream: EventStream,
+    tmp_path: Path,
+    email: str,
+    change: Callable[[AsyncBookingsClient], Awaitable[T]],
+) -> T:
+    """Stop the service's server, wait for the stream to notice, then ``change`` things through another server
+    on the same database (signed in as ``email``) and stop that one too."""
+    await asyncio.to_thread(svc.server.stop)
+    await _disconnected(stream, within=10)
+    other = await asyncio.to_thread(ServerProcess(env=svc.server.env, log_path=tmp_path / "server-other.log").start)
+    try:
+        async with AsyncBookingsClient(other.url) as elsewhere:
+            await elsewhere.auth.login(email=email, password=PASSWORD)
+            result = await change(elsewhere)
+    finally:
+        await asyncio.to_thread(other.stop)
+    assert not stream.connected.is_set()
+    return result
+
+
+async def _restart(svc: Service, tmp_path: Path) -> None:
+    """A new server process on the same port and database (the fixture stops it)."""
+    old = svc.server
+    svc.server = ServerProcess(env=old.env, log_path=tmp_path / "server-restarted.log", port=old.port)
+    await asyncio.to_thread(svc.server.start)
 
 
 async def _disconnected(stream: EventStream, within: float) -> None:

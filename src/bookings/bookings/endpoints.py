@@ -20,6 +20,8 @@ router = APIRouter(prefix="/v1/bookings", tags=["bookings"])
 
 BookingId = Annotated[uuid.UUID, Path(alias="bookingId", description="The booking's id.")]
 
+# What changing an existing booking can answer besides success.
+CHANGE_STATUSES = (400, 401, 403, 404, 409, 413, 422, 503)
 SLOT_TAKEN = SlotTaken("The provider already has a booking that overlaps this time.")
 NOT_VISIBLE = BookingNotFound("No booking with this id is visible to you.")
 CREATED_HEADERS = {
@@ -103,14 +105,7 @@ async def get(booking_id: BookingId, caller: Caller, session: ReadSession, booki
     operation_id="updateBooking",
     summary="Reschedule a booking or edit its notes (its user or an admin)",
     responses=problem_responses(
-        400,
-        401,
-        403,
-        404,
-        409,
-        413,
-        422,
-        503,
+        *CHANGE_STATUSES,
         examples=[
             NotPermitted("Only the booking's user or an admin can reschedule or edit it."),
             NOT_VISIBLE,
@@ -130,14 +125,7 @@ async def update(
     operation_id="cancelBooking",
     summary="Cancel a booking (its user, its provider or an admin)",
     responses=problem_responses(
-        400,
-        401,
-        403,
-        404,
-        409,
-        413,
-        422,
-        503,
+        *CHANGE_STATUSES,
         examples=[
             NotPermitted("You may not cancel this booking."),
             NOT_VISIBLE,
