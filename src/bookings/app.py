@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 from bookings import __version__
 from bookings.auth.endpoints import router as auth_router
@@ -30,6 +31,9 @@ DESCRIPTION = """
 Book time with providers. Users book, providers see what is booked with them, admins see everything.
 No provider is ever double-booked. Errors are RFC 9457 problem documents (`application/problem+json`).
 """
+
+
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> FastAPI:
@@ -55,6 +59,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
         description=DESCRIPTION,
         lifespan=lifespan,
         separate_input_output_schemas=False,
+        # No OpenTelemetry here (metrics are Prometheus, logs structlog): FastAPI's own telemetry would otherwise
+        # look up the global OpenTelemetry providers on every request.
+        telemetry=NO_TELEMETRY,
     )
     app.state.settings = settings
     app.state.db = parts.db
