@@ -122,7 +122,7 @@ def build(settings: Settings, clock: Clock) -> Components:
         hub=Hub(bus, metrics),
         wakeup=wakeup,
         auth=AuthService(settings, KeyRing.from_settings(settings), PasswordHasher(settings), metrics, clock),
-        bookings=BookingService(settings, outbox, reminders, metrics, clock),
+        bookings=BookingService(settings, db, outbox, reminders, metrics, clock),
         webhooks=webhooks,
         dead_letters=DeadLetters(wakeup, clock),
         worker=worker,

@@ -8,10 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Path, Query, Request, Response, status
 
 from bookings.auth.dependencies import Caller
+from bookings.bookings import service
 from bookings.bookings.dependencies import Bookings
 from bookings.bookings.schemas import BookingCreate, BookingOut, BookingPatch, BookingWindow, CancelIn
 from bookings.bookings.service import BookingNotFound
-from bookings.db import ReadSession, WriteSession
+from bookings.db import WriteSession
 from bookings.errors import RATE_LIMIT_HEADERS, Conflict, InvalidInput, NotPermitted, SlotTaken, problem_responses
 from bookings.kit.pagination import Page, Paging
 from bookings.ops.rate_limits import CREATE_BOOKING, Limits
@@ -23,7 +24,7 @@ BookingId = Annotated[uuid.UUID, Path(alias="bookingId", description="The bookin
 # What changing an existing booking can answer besides success.
 CHANGE_STATUSES = (400, 401, 403, 404, 409, 413, 422, 503)
 SLOT_TAKEN = SlotTaken("The provider already has a booking that overlaps this time.")
-NOT_VISIBLE = BookingNotFound("No booking with this id is visible to you.")
+NOT_VISIBLE = BookingNotFound(service.NOT_VISIBLE)
 CREATED_HEADERS = {
     "Location": {"description": "The new booking's URL.", "schema": {"type": "string"}},
     **RATE_LIMIT_HEADERS,
@@ -79,7 +80,6 @@ async def create(
 )
 async def list_bookings(
     caller: Caller,
-    session: ReadSession,
     bookings: Bookings,
     paging: Paging,
     window: Annotated[
@@ -87,7 +87,7 @@ async def list_bookings(
         Query(alias="type", description="`upcoming` (ends after now, earliest first) or `past` (latest first)."),
     ] = None,
 ) -> Page[BookingOut]:
-    return await bookings.list(session, caller, window, paging)
+    return await bookings.list(caller, window, paging)
 
 
 @router.get(
@@ -96,8 +96,8 @@ async def list_bookings(
     summary="One booking, if the caller may see it",
     responses=problem_responses(401, 404, 422, 503, examples=[NOT_VISIBLE]),
 )
-async def get(booking_id: BookingId, caller: Caller, session: ReadSession, bookings: Bookings) -> BookingOut:
-    return await bookings.get(session, caller, booking_id)
+async def get(booking_id: BookingId, caller: Caller, bookings: Bookings) -> BookingOut:
+    return await bookings.get(caller, booking_id)
 
 
 @router.patch(

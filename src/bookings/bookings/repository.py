@@ -1,26 +1,35 @@
-"""Queries on bookings. Reads take a ``VisibleBookings`` from the policy, never a bare id filter."""
+"""Queries on bookings. Reads take a ``VisibleBookings`` from the policy, never a bare id filter.
+
+Plain reads (``find``, ``list_visible``) run on a connection with SQLAlchemy Core and return rows; a change loads
+the ORM object (``get``) in its write session.
+"""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, Row, Table, and_, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bookings.bookings.models import Booking
 from bookings.bookings.policy import VisibleBookings
 from bookings.bookings.schemas import BookingWindow
 from bookings.kit.pagination import PageRequest
 
+BOOKINGS = cast(Table, Booking.__table__)
 
-async def get(
-    session: AsyncSession, visible: VisibleBookings, booking_id: uuid.UUID, *, for_update: bool = False
-) -> Booking | None:
-    query = select(Booking).where(visible.clause, Booking.id == booking_id)
-    if for_update:
-        query = query.with_for_update()
+
+async def get(session: AsyncSession, visible: VisibleBookings, booking_id: uuid.UUID) -> Booking | None:
+    """The booking to change, locked until the session's transaction ends."""
+    query = select(Booking).where(visible.clause, Booking.id == booking_id).with_for_update()
     return (await session.execute(query)).scalar_one_or_none()
+
+
+async def find(connection: AsyncConnection, visible: VisibleBookings, booking_id: uuid.UUID) -> Row[Any] | None:
+    query = select(BOOKINGS).where(visible.clause, BOOKINGS.c.id == booking_id)
+    return (await connection.execute(query)).first()
 
 
 def _window(window: BookingWindow | None, now: datetime, longest: timedelta) -> list[ColumnElement[bool]]:
@@ -38,22 +47,22 @@ def _window(window: BookingWindow | None, now: datetime, longest: timedelta) -> 
 
 
 async def list_visible(
-    session: AsyncSession,
+    connection: AsyncConnection,
     visible: VisibleBookings,
     window: BookingWindow | None,
     page: PageRequest,
     *,
     now: datetime,
     longest: timedelta,
-) -> tuple[list[Booking], int]:
+) -> tuple[list[Row[Any]], int]:
     where = and_(visible.clause, *_window(window, now, longest))
     if window is BookingWindow.PAST:
         order = (Booking.start_time.desc(), Booking.id.desc())
     else:
         order = (Booking.start_time.asc(), Booking.id.asc())
-    query = select(Booking).where(where).order_by(*order).offset(page.offset).limit(page.limit)
-    rows = list((await session.execute(query)).scalars())
+    query = select(BOOKINGS).where(where).order_by(*order).offset(page.offset).limit(page.limit)
+    rows = list(await connection.execute(query))
     if page.offset == 0 and len(rows) < page.limit:
         return rows, len(rows)  # the whole result fits on the first page: no need to count
-    total = await session.scalar(select(func.count()).select_from(Booking).where(where))
+    total = await connection.scalar(select(func.count()).select_from(BOOKINGS).where(where))
     return rows, total or 0
