@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -108,6 +109,14 @@ class BenchDatabase:
             await admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+    async def release(self, *, keep: bool, say: Callable[[str], None]) -> None:
+        """At the end of a run: keep the database for a look (``--keep-db``), or drop it; say which."""
+        if keep:
+            say(f"kept database {self.name} ({self.url})")
+        else:
+            await self.drop()
+            say(f"dropped database {self.name}")
 
 
 def bookings_command(*args: str) -> list[str]:

@@ -527,11 +527,7 @@ class Bench:
         await self.redis.stop()
         if self.conn is not None:
             await self.conn.close()
-        if self.config.keep_db:
-            self.say(f"kept database {db.name} ({db.url})")
-        else:
-            await db.drop()
-            self.say(f"dropped database {db.name}")
+        await db.release(keep=self.config.keep_db, say=self.say)
 
 
 def _summary(r: PhaseResult) -> str:

@@ -178,11 +178,7 @@ class Bench:
             await self.redis.stop()
             if self.conn is not None:
                 await self.conn.close()
-            if self.config.keep_db:
-                self.say(f"kept database {db.name} ({db.url})")
-            else:
-                await db.drop()
-                self.say(f"dropped database {db.name}")
+            await db.release(keep=self.config.keep_db, say=self.say)
 
     async def _measure(self, db: BenchDatabase, deployment: Deployment, idle: float) -> int:
         assert self.api is not None

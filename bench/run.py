@@ -247,11 +247,7 @@ async def run(config: BenchConfig) -> int:
             await server.stop()
         if conn is not None:
             await conn.close()
-        if config.keep_db:
-            say(f"kept database {db.name} ({db.url})")
-        else:
-            await db.drop()
-            say(f"dropped database {db.name}")
+        await db.release(keep=config.keep_db, say=say)
 
 
 async def _sessions(conn: asyncpg.Connection) -> int:

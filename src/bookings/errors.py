@@ -345,3 +345,14 @@ def problem_responses(*statuses: int, examples: Iterable[BookingsError] = ()) ->
     unused = set(own) - set(statuses)
     assert not unused, f"examples given for statuses the route does not list: {sorted(unused)}"
     return responses
+
+
+def rate_limited_responses(
+    success: int, *statuses: int, examples: Iterable[BookingsError] = (), headers: dict[str, Any] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a rate-limited route: ``problem_responses`` plus ``429``, and the ``RateLimit`` fields
+    (with any other ``headers``) on its ``success`` status."""
+    return {
+        success: {"headers": {**(headers or {}), **RATE_LIMIT_HEADERS}},
+        **problem_responses(*sorted({*statuses, RateLimited.status}), examples=examples),
+    }

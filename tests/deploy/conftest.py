@@ -24,7 +24,7 @@ import pytest
 from tests.support.cluster import Cluster
 from tests.support.databases import ScratchDatabase
 from tests.support.redis_server import RedisServer
-from tests.support.servers import ServerProcess, WorkerProcess, free_port
+from tests.support.servers import ServerProcess, WorkerProcess, free_port, terminate
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX_CONF = ROOT / "deploy" / "nginx" / "nginx.conf"
@@ -98,13 +98,7 @@ class NginxProcess:
         return "\n".join(parts)[-3000:]
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process, timeout=10)
 
 
 @dataclass

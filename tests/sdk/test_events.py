@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
+from uuid import UUID
 
 from bookings_client import AsyncBookingsClient, Booking, Event, EventStream, TokenPair
 
@@ -24,14 +25,24 @@ async def next_event(stream: EventStream, within: float) -> Event:
     return await asyncio.wait_for(anext(stream), timeout=within)
 
 
+async def subscribed(stream: EventStream) -> None:
+    """Wait until the server has subscribed the stream (its ``stream.ready`` arrived)."""
+    await asyncio.wait_for(stream.connected.wait(), timeout=10)
+
+
+async def book(client: AsyncBookingsClient, provider_id: UUID) -> Booking:
+    """A booking of a fresh slot with ``provider_id``, made by ``client``'s user."""
+    start, end = slot()
+    return await client.bookings.create(provider_id=provider_id, start_time=start, end_time=end)
+
+
 async def test_a_booking_by_another_client_arrives_within_a_second(sdk_service: Service) -> None:
     async with AsyncBookingsClient(sdk_service.url) as provider, AsyncBookingsClient(sdk_service.url) as user:
         me = await signed_in(provider, "provider")
         await signed_in(user)
         async with provider.events() as stream:
-            await asyncio.wait_for(stream.connected.wait(), timeout=10)
-            start, end = slot()
-            booking = await user.bookings.create(provider_id=me.id, start_time=start, end_time=end)
+            await subscribed(stream)
+            booking = await book(user, me.id)
             event = await next_event(stream, within=1.0)
 
     assert event.event == "booking.created"
@@ -49,16 +60,14 @@ async def test_the_stream_survives_a_server_restart_and_replays_what_it_missed(
         me = await signed_in(provider, "provider")
         user_account = await signed_in(user)
         async with provider.events() as stream:
-            await asyncio.wait_for(stream.connected.wait(), timeout=10)
-            start, end = slot()
-            first = await user.bookings.create(provider_id=me.id, start_time=start, end_time=end)
+            await subscribed(stream)
+            first = await book(user, me.id)
             before = await next_event(stream, within=2)
             assert (before.event, before.data.id) == ("booking.created", first.id)
 
             # The server goes away; meanwhile changes happen through another server on the same database.
             async def changes(elsewhere: AsyncBookingsClient) -> tuple[Booking, datetime]:
-                start, end = slot()
-                second = await elsewhere.bookings.create(provider_id=me.id, start_time=start, end_time=end)
+                second = await book(elsewhere, me.id)
                 later_start, later_end = slot()
                 await elsewhere.bookings.reschedule(second.id, start_time=later_start, end_time=later_end)
                 await elsewhere.bookings.cancel(first.id, reason="while the other server was down")
@@ -74,8 +83,7 @@ async def test_the_stream_survives_a_server_restart_and_replays_what_it_missed(
             caught_up_after = time.monotonic() - started
 
             # And it continues live.
-            start, end = slot()
-            third = await user.bookings.create(provider_id=me.id, start_time=start, end_time=end)
+            third = await book(user, me.id)
             live = await next_event(stream, within=2)
             # Nothing more: no event twice.
             extra = await _maybe_next(stream, within=1.0)
@@ -102,12 +110,11 @@ async def test_a_drop_before_the_first_event_loses_nothing(restartable_service: 
         me = await signed_in(provider, "provider")
         user_account = await signed_in(user)
         async with provider.events() as stream:
-            await asyncio.wait_for(stream.connected.wait(), timeout=10)
+            await subscribed(stream)
             assert stream.last_id is None  # nothing handed out yet
 
             async def change(elsewhere: AsyncBookingsClient) -> Booking:
-                start, end = slot()
-                return await elsewhere.bookings.create(provider_id=me.id, start_time=start, end_time=end)
+                return await book(elsewhere, me.id)
 
             made = await _while_down(svc, stream, tmp_path, user_account.email, change)
             await _restart(svc, tmp_path)
@@ -126,9 +133,8 @@ async def test_a_refused_token_is_renewed_and_the_stream_connects(sdk_service: S
         assert real is not None
         provider.auth.use_tokens(TokenPair(access_token="not-a-jwt", refresh_token=real.refresh_token, expires_in=900))
         async with provider.events() as stream:
-            await asyncio.wait_for(stream.connected.wait(), timeout=10)
-            start, end = slot()
-            booking = await user.bookings.create(provider_id=me.id, start_time=start, end_time=end)
+            await subscribed(stream)
+            booking = await book(user, me.id)
             event = await next_event(stream, within=2)
         renewed = provider.auth.tokens
     assert event.data.id == booking.id
@@ -142,9 +148,8 @@ async def test_since_replays_from_a_saved_id(sdk_service: Service) -> None:
         me = await signed_in(provider, "provider")
         await signed_in(user)
         async with provider.events() as stream:
-            await asyncio.wait_for(stream.connected.wait(), timeout=10)
-            start, end = slot()
-            booking = await user.bookings.create(provider_id=me.id, start_time=start, end_time=end)
+            await subscribed(stream)
+            booking = await book(user, me.id)
             saved = (await next_event(stream, within=2)).id
         await user.bookings.update(booking.id, notes="while nobody listened")
         await user.bookings.cancel(booking.id)

@@ -15,6 +15,18 @@ import httpx
 STARTUP_TIMEOUT_SECONDS = 60
 
 
+def terminate(process: subprocess.Popen[bytes] | None, timeout: float = 15) -> None:
+    """SIGTERM and wait; SIGKILL if it has not ended within ``timeout`` seconds. A process already gone is fine."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -70,14 +82,7 @@ class ServerProcess:
         raise RuntimeError(f"server did not start in time:\n{self.log_path.read_text()[-3000:]}")
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        terminate(self.process)
 
     def log(self) -> str:
         return self.log_path.read_text()
@@ -126,9 +131,4 @@ class WorkerProcess:
         self.process.wait()
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        terminate(self.process)

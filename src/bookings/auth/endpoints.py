@@ -8,12 +8,12 @@ from bookings.auth.dependencies import Auth
 from bookings.auth.schemas import LoginIn, RefreshIn, RegisterIn, TokenPair
 from bookings.db import ReadSession, WriteSession
 from bookings.errors import (
-    RATE_LIMIT_HEADERS,
     EmailTaken,
     FieldError,
     InvalidInput,
     NotAuthenticated,
     problem_responses,
+    rate_limited_responses,
 )
 from bookings.ops.rate_limits import LOGIN, LOGIN_ADDRESS, REGISTER, Limits, client_address
 from bookings.users.schemas import UserOut
@@ -27,31 +27,28 @@ router = APIRouter(prefix="/v1/auth", tags=["auth"])
     operation_id="register",
     summary="Create an account (user or provider)",
     description="Limited per client address (`BOOKINGS_RATE_LIMIT_REGISTER`, default 20 an hour).",
-    responses={
-        201: {"headers": RATE_LIMIT_HEADERS},
-        **problem_responses(
-            400,
-            409,
-            413,
-            422,
-            429,
-            503,
-            examples=[
-                EmailTaken("An account with this email already exists."),
-                InvalidInput(
-                    "The password does not meet the policy; see `errors`.",
-                    errors=[
-                        FieldError(field="password", message="must contain a digit", type="password_missing_digit"),
-                        FieldError(
-                            field="password",
-                            message="must contain a special character (not a letter, digit or space)",
-                            type="password_missing_special",
-                        ),
-                    ],
-                ),
-            ],
-        ),
-    },
+    responses=rate_limited_responses(
+        201,
+        400,
+        409,
+        413,
+        422,
+        503,
+        examples=[
+            EmailTaken("An account with this email already exists."),
+            InvalidInput(
+                "The password does not meet the policy; see `errors`.",
+                errors=[
+                    FieldError(field="password", message="must contain a digit", type="password_missing_digit"),
+                    FieldError(
+                        field="password",
+                        message="must contain a special character (not a letter, digit or space)",
+                        type="password_missing_special",
+                    ),
+                ],
+            ),
+        ],
+    ),
 )
 async def register(
     body: RegisterIn, request: Request, response: Response, limits: Limits, session: WriteSession, auth: Auth
@@ -68,12 +65,9 @@ async def register(
         "Limited per client address and email (`BOOKINGS_RATE_LIMIT_LOGIN`, default 10 a minute) and per client"
         " address (`BOOKINGS_RATE_LIMIT_LOGIN_PER_ADDRESS`, default 100 a minute)."
     ),
-    responses={
-        200: {"headers": RATE_LIMIT_HEADERS},
-        **problem_responses(
-            400, 401, 413, 422, 429, 503, examples=[NotAuthenticated("The email or password is wrong.")]
-        ),
-    },
+    responses=rate_limited_responses(
+        200, 400, 401, 413, 422, 503, examples=[NotAuthenticated("The email or password is wrong.")]
+    ),
 )
 async def login(
     body: LoginIn,

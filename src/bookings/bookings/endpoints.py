@@ -13,7 +13,14 @@ from bookings.bookings.dependencies import Bookings
 from bookings.bookings.schemas import BookingCreate, BookingOut, BookingPatch, BookingWindow, CancelIn
 from bookings.bookings.service import BookingNotFound
 from bookings.db import WriteSession
-from bookings.errors import RATE_LIMIT_HEADERS, Conflict, InvalidInput, NotPermitted, SlotTaken, problem_responses
+from bookings.errors import (
+    Conflict,
+    InvalidInput,
+    NotPermitted,
+    SlotTaken,
+    problem_responses,
+    rate_limited_responses,
+)
 from bookings.kit.pagination import Page, Paging
 from bookings.ops.rate_limits import CREATE_BOOKING, Limits
 
@@ -25,10 +32,7 @@ BookingId = Annotated[uuid.UUID, Path(alias="bookingId", description="The bookin
 CHANGE_STATUSES = (400, 401, 403, 404, 409, 413, 422, 503)
 SLOT_TAKEN = SlotTaken("The provider already has a booking that overlaps this time.")
 NOT_VISIBLE = BookingNotFound(service.NOT_VISIBLE)
-CREATED_HEADERS = {
-    "Location": {"description": "The new booking's URL.", "schema": {"type": "string"}},
-    **RATE_LIMIT_HEADERS,
-}
+LOCATION = {"Location": {"description": "The new booking's URL.", "schema": {"type": "string"}}}
 
 
 @router.post(
@@ -37,25 +41,23 @@ CREATED_HEADERS = {
     operation_id="createBooking",
     summary="Book a provider for a time slot",
     description="Limited per user (`BOOKINGS_RATE_LIMIT_BOOKINGS`, default 60 a minute).",
-    responses={
-        201: {"headers": CREATED_HEADERS},
-        **problem_responses(
-            400,
-            401,
-            403,
-            409,
-            413,
-            422,
-            429,
-            503,
-            examples=[
-                NotPermitted("Only accounts with the `user` role can make bookings."),
-                SLOT_TAKEN,
-                InvalidInput.on("startTime", "The booking must start in the future.", "start_in_past"),
-                InvalidInput.on("providerId", "No provider has this id.", "unknown_provider"),
-            ],
-        ),
-    },
+    responses=rate_limited_responses(
+        201,
+        400,
+        401,
+        403,
+        409,
+        413,
+        422,
+        503,
+        headers=LOCATION,
+        examples=[
+            NotPermitted("Only accounts with the `user` role can make bookings."),
+            SLOT_TAKEN,
+            InvalidInput.on("startTime", "The booking must start in the future.", "start_in_past"),
+            InvalidInput.on("providerId", "No provider has this id.", "unknown_provider"),
+        ],
+    ),
 )
 async def create(
     body: BookingCreate,
