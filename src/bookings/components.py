@@ -15,8 +15,10 @@ from bookings.auth.keyring import KeyRing
 from bookings.auth.passwords import PasswordHasher
 from bookings.auth.service import AuthService
 from bookings.bookings import reminders as reminder_jobs
+from bookings.bookings.cache import ReadCache
 from bookings.bookings.reminders import Reminders
 from bookings.bookings.service import BookingService
+from bookings.bookings.store import store_from_settings
 from bookings.config import Settings
 from bookings.db import Database
 from bookings.events.bus import EventBus, bus_from_settings
@@ -61,6 +63,7 @@ class Components:
         await self.bus.close()
         await self.wakeup.close()
         await self.sender.close()
+        await self.bookings.close()
         await self.db.dispose()
         if self.redis is not None:
             with contextlib.suppress(Exception):
@@ -75,6 +78,7 @@ def build(settings: Settings, clock: Clock) -> Components:
     outbox = Outbox(coordinator, fault_kill_after_commit=settings.fault_kill_after_commit)
     wakeup = wakeup_from_settings(settings)
     jobs = JobQueue(wakeup, metrics)
+    cache = ReadCache(settings.cache_entries, ttl=settings.cache_ttl_seconds)
     reminders = Reminders(jobs, outbox, metrics, clock, lead=timedelta(seconds=settings.reminder_lead_seconds))
     webhooks = Webhooks(
         jobs, clock, allow_private=settings.webhook_allow_private, max_attempts=settings.webhook_max_attempts
@@ -119,10 +123,12 @@ def build(settings: Settings, clock: Clock) -> Components:
         rate_limiter=rate_limiter_from_settings(settings, redis, metrics),
         bus=bus,
         relay=relay,
-        hub=Hub(bus, metrics),
+        hub=Hub(bus, metrics, cache),
         wakeup=wakeup,
         auth=AuthService(settings, KeyRing.from_settings(settings), PasswordHasher(settings), metrics, clock),
-        bookings=BookingService(settings, db, outbox, reminders, metrics, clock),
+        bookings=BookingService(
+            settings, store_from_settings(settings, db, outbox, jobs), cache, outbox, reminders, metrics, clock
+        ),
         webhooks=webhooks,
         dead_letters=DeadLetters(wakeup, clock),
         worker=worker,

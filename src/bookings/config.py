@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BOOKINGS_", env_file=".env", extra="ignore")
 
     database_url: str = DEFAULT_SQLITE_URL
+    # PostgreSQL itself, when ``database_url`` goes through a transaction pooler (PgBouncer in transaction mode).
+    # Then LISTEN, the relay's advisory lock and migrations use this URL (they need a session of their own), and
+    # nothing is prepared on ``database_url`` (a pooled server connection is not the one a statement was prepared
+    # on). Unset: everything uses ``database_url``.
+    database_direct_url: str | None = None
     redis_url: str | None = None
     # Namespace of this deployment's keys in Redis (one Redis may serve several deployments).
     redis_prefix: str = Field(default="bookings", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -43,6 +48,9 @@ class Settings(BaseSettings):
     max_booking_minutes: int = Field(default=24 * 60, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     db_pool_size: int = Field(default=20, ge=1)
+    # Bookings and booking pages kept in each process's memory, refreshed from the committed event stream; 0: none.
+    cache_entries: int = Field(default=50_000, ge=0)
+    cache_ttl_seconds: float = Field(default=60.0, gt=0)
 
     # Rate limits, as "N/period" items separated by ";" (e.g. "10/minute;100/hour"); empty: no limit.
     rate_limit_login: str = "10/minute"  # per client address and email
@@ -83,6 +91,15 @@ class Settings(BaseSettings):
             raise ValueError("database_url must be a sqlite:// or postgresql:// URL")
         return value
 
+    @field_validator("database_direct_url")
+    @classmethod
+    def _postgres_only(cls, value: str | None) -> str | None:
+        if not value:
+            return None  # empty counts as unset
+        if not value.startswith(("postgresql", "postgres")):
+            raise ValueError("database_direct_url must be a postgresql:// URL")
+        return value
+
     @field_validator("rate_limit_login", "rate_limit_login_per_address", "rate_limit_register", "rate_limit_bookings")
     @classmethod
     def _rate_limit(cls, value: str) -> str:
@@ -99,6 +116,16 @@ class Settings(BaseSettings):
     @property
     def mode(self) -> Mode:
         return Mode.EMBEDDED if self.is_sqlite else Mode.DISTRIBUTED
+
+    @property
+    def pooled(self) -> bool:
+        """``database_url`` goes through a transaction pooler: no session state (prepared statements) on it."""
+        return self.database_direct_url is not None and not self.is_sqlite
+
+    @property
+    def session_database_url(self) -> str:
+        """Where connections that keep session state (LISTEN, advisory locks, migrations) go."""
+        return self.database_direct_url if self.pooled and self.database_direct_url else self.database_url
 
     @property
     def is_sqlite(self) -> bool:

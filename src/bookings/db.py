@@ -62,7 +62,8 @@ def make_engine(settings: Settings, *, writer: bool = True) -> AsyncEngine:
         max_overflow=settings.db_pool_size // 2,
         pool_pre_ping=False,
         pool_recycle=1800,
-        connect_args={"connect_timeout": 5},
+        # Behind a transaction pooler a named prepared statement may not exist on the next server connection.
+        connect_args={"connect_timeout": 5, **({"prepare_threshold": None} if settings.pooled else {})},
     )
 
 

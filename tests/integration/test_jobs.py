@@ -12,7 +12,7 @@ from bookings.db import Database
 from bookings.jobs import queue
 from bookings.jobs.backoff import retry_delay
 from bookings.jobs.models import Job
-from bookings.jobs.queue import JobQueue
+from bookings.jobs.queue import JobQueue, NewJob
 from bookings.jobs.wakeup import LocalWakeup
 from bookings.jobs.worker import JobFailed, Worker
 from bookings.kit.pagination import PageRequest
@@ -27,7 +27,8 @@ async def _schedule(db: Database, count: int, *, at: datetime = NOW, key: str | 
     jobs = JobQueue(LocalWakeup(), Metrics())
     async with db.write_sessions() as session, session.begin():
         for n in range(count):
-            jobs.schedule(session, "test", {"n": n}, run_at=at, now=NOW, max_attempts=attempts, dedup_key=key)
+            job = NewJob(kind="test", payload={"n": n}, run_at=at, max_attempts=attempts, dedup_key=key)
+            jobs.schedule(session, job, now=NOW)
 
 
 async def _claim(db: Database, worker: str, limit: int, now: datetime = NOW) -> list[queue.ClaimedJob]:
@@ -98,7 +99,8 @@ class TestWorker:
         jobs = JobQueue(LocalWakeup(), Metrics())
 
         async def chain(job: queue.ClaimedJob, session: object) -> None:
-            jobs.schedule(session, "next", {}, run_at=NOW, now=NOW, max_attempts=1)  # type: ignore[arg-type]
+            next_job = NewJob(kind="next", payload={}, run_at=NOW, max_attempts=1)
+            jobs.schedule(session, next_job, now=NOW)  # type: ignore[arg-type]
 
         worker.register("test", chain)
         await _schedule(db, 1)

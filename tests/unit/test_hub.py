@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 
 from bookings.auth.principal import Principal
+from bookings.bookings.cache import ReadCache
 from bookings.events.bus import MemoryBus
 from bookings.events.hub import Hub, Subscriber
 from bookings.events.schemas import Envelope
@@ -28,7 +29,7 @@ def _event(event_id: int, user: uuid.UUID = USER, provider: uuid.UUID = PROVIDER
 
 def _hub_with(*principals: Principal, max_queued: int = 10) -> tuple[Hub, list[Subscriber], Metrics]:
     metrics = Metrics()
-    hub = Hub(MemoryBus(), metrics)
+    hub = Hub(MemoryBus(), metrics, ReadCache(100))
     subscribers = [Subscriber(p, max_queued) for p in principals]
     for subscriber in subscribers:
         hub.add(subscriber)

@@ -50,4 +50,25 @@ def test_visibility_filters_by_role() -> None:
 
 def test_only_the_policy_builds_a_visibility_filter() -> None:
     with pytest.raises(TypeError):
-        policy.VisibleBookings(Booking.user_id == OWNER, _key=object())
+        policy.VisibleBookings("user_id", OWNER, _key=object())
+
+
+@pytest.mark.parametrize(
+    ("principal", "user_id", "provider_id", "admitted"),
+    [
+        (Principal(OWNER, Role.USER), OWNER, PROVIDER, True),
+        (Principal(OWNER, Role.USER), PROVIDER, OWNER, False),  # a user id in the provider column is not theirs
+        (Principal(PROVIDER, Role.PROVIDER), OWNER, PROVIDER, True),
+        (Principal(PROVIDER, Role.PROVIDER), PROVIDER, OWNER, False),
+        (Principal(ADMIN, Role.ADMIN), OWNER, PROVIDER, True),
+    ],
+)
+def test_the_python_form_of_the_rule_matches_its_sql_form(
+    principal: Principal, user_id: uuid.UUID, provider_id: uuid.UUID, admitted: bool
+) -> None:
+    """``admits`` decides for a cached row what ``clause`` decides in a query."""
+    visible = policy.visible_to(principal)
+    assert visible.admits(user_id, provider_id) is admitted
+    sql = _sql(principal)
+    in_sql = sql in ("1", "true") or (user_id.hex in sql if "user_id" in sql else provider_id.hex in sql)
+    assert in_sql is admitted

@@ -22,6 +22,7 @@ from bookings.errors import (
     rate_limited_responses,
 )
 from bookings.kit.pagination import Page, Paging
+from bookings.kit.responses import JSONBytes
 from bookings.ops.rate_limits import CREATE_BOOKING, Limits
 
 router = APIRouter(prefix="/v1/bookings", tags=["bookings"])
@@ -62,20 +63,21 @@ LOCATION = {"Location": {"description": "The new booking's URL.", "schema": {"ty
 async def create(
     body: BookingCreate,
     caller: Caller,
-    session: WriteSession,
     bookings: Bookings,
     limits: Limits,
     request: Request,
     response: Response,
 ) -> BookingOut:
     await limits.hit(CREATE_BOOKING, str(caller.user_id), request, response)
-    booking = await bookings.create(session, caller, body)
+    booking = await bookings.create(caller, body)
     response.headers["Location"] = f"/v1/bookings/{booking.id}"
     return booking
 
 
 @router.get(
     "",
+    response_model=Page[BookingOut],
+    response_class=JSONBytes,
     operation_id="listBookings",
     summary="Bookings the caller may see, a page at a time",
     responses=problem_responses(401, 422, 503),
@@ -88,18 +90,20 @@ async def list_bookings(
         BookingWindow | None,
         Query(alias="type", description="`upcoming` (ends after now, earliest first) or `past` (latest first)."),
     ] = None,
-) -> Page[BookingOut]:
-    return await bookings.list(caller, window, paging)
+) -> JSONBytes:
+    return JSONBytes(await bookings.list(caller, window, paging))
 
 
 @router.get(
     "/{bookingId}",
+    response_model=BookingOut,
+    response_class=JSONBytes,
     operation_id="getBooking",
     summary="One booking, if the caller may see it",
     responses=problem_responses(401, 404, 422, 503, examples=[NOT_VISIBLE]),
 )
-async def get(booking_id: BookingId, caller: Caller, bookings: Bookings) -> BookingOut:
-    return await bookings.get(caller, booking_id)
+async def get(booking_id: BookingId, caller: Caller, bookings: Bookings) -> JSONBytes:
+    return JSONBytes(await bookings.get(caller, booking_id))
 
 
 @router.patch(

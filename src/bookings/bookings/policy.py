@@ -8,6 +8,8 @@ Changing is decided by the ``can_*`` functions, for bookings the caller can alre
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import ColumnElement, true
 
 from bookings.auth.principal import Principal
@@ -19,26 +21,41 @@ _KEY = object()
 
 
 class VisibleBookings:
-    """A WHERE clause limiting bookings to those one principal may see."""
+    """The bookings one principal may see, in two forms of one rule: a WHERE clause for queries (``clause``, or
+    ``owner_column``/``owner_id`` for hand-written SQL) and ``admits`` for a row already in hand (a cached one)."""
 
-    __slots__ = ("clause",)
+    __slots__ = ("owner_column", "owner_id")
 
-    def __init__(self, clause: ColumnElement[bool], *, _key: object) -> None:
+    def __init__(self, owner_column: str | None, owner_id: uuid.UUID, *, _key: object) -> None:
         if _key is not _KEY:
             raise TypeError("only bookings.policy builds a VisibleBookings")
-        self.clause = clause
+        self.owner_column = owner_column  # None: every booking (an admin)
+        self.owner_id = owner_id
+
+    @property
+    def clause(self) -> ColumnElement[bool]:
+        """Built when asked for: the request path on PostgreSQL uses ``owner_column`` and never needs it."""
+        if self.owner_column is None:
+            return true()
+        column = Booking.user_id if self.owner_column == "user_id" else Booking.provider_id
+        return column == self.owner_id
+
+    def admits(self, user_id: uuid.UUID, provider_id: uuid.UUID) -> bool:
+        if self.owner_column is None:
+            return True
+        return self.owner_id == (user_id if self.owner_column == "user_id" else provider_id)
 
 
 def visible_to(principal: Principal) -> VisibleBookings:
-    clause: ColumnElement[bool]
+    owner: str | None
     match principal.role:
         case Role.ADMIN:
-            clause = true()
+            owner = None
         case Role.PROVIDER:
-            clause = Booking.provider_id == principal.user_id
+            owner = "provider_id"
         case Role.USER:
-            clause = Booking.user_id == principal.user_id
-    return VisibleBookings(clause, _key=_KEY)
+            owner = "user_id"
+    return VisibleBookings(owner, principal.user_id, _key=_KEY)
 
 
 def can_create(principal: Principal) -> bool:
@@ -67,6 +84,6 @@ def visible_events(principal: Principal) -> ColumnElement[bool]:
             return Event.user_id == principal.user_id
 
 
-def may_receive(principal: Principal, user_id: object, provider_id: object) -> bool:
+def may_receive(principal: Principal, user_id: uuid.UUID, provider_id: uuid.UUID) -> bool:
     """The same rule for a live event on its way to a connection."""
-    return principal.role is Role.ADMIN or principal.user_id in (user_id, provider_id)
+    return visible_to(principal).admits(user_id, provider_id)

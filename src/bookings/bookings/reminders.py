@@ -18,7 +18,7 @@ from bookings.bookings.models import Booking, BookingStatus
 from bookings.bookings.schemas import BookingOut
 from bookings.events.outbox import Outbox
 from bookings.events.schemas import EventType
-from bookings.jobs.queue import ClaimedJob, JobQueue
+from bookings.jobs.queue import ClaimedJob, JobQueue, NewJob
 from bookings.kit.time import Clock
 from bookings.ops.metrics import Metrics
 
@@ -38,16 +38,18 @@ class Reminders:
         self._clock = clock
         self._lead = lead
 
-    def schedule(self, session: AsyncSession, booking: Booking, now: datetime) -> None:
-        self._jobs.schedule(
-            session,
-            KIND,
-            {"bookingId": str(booking.id), "startTime": booking.start_time.isoformat()},
-            run_at=max(now, booking.start_time - self._lead),
-            now=now,
+    def job_for(self, booking_id: uuid.UUID, start_time: datetime, now: datetime) -> NewJob:
+        """The reminder a booking starting at ``start_time`` owes."""
+        return NewJob(
+            kind=KIND,
+            payload={"bookingId": str(booking_id), "startTime": start_time.isoformat()},
+            run_at=max(now, start_time - self._lead),
             max_attempts=MAX_ATTEMPTS,
-            dedup_key=_key(booking.id),
+            dedup_key=_key(booking_id),
         )
+
+    def schedule(self, session: AsyncSession, booking: Booking, now: datetime) -> None:
+        self._jobs.schedule(session, self.job_for(booking.id, booking.start_time, now), now=now)
 
     async def move(self, session: AsyncSession, booking: Booking, now: datetime) -> None:
         await self._jobs.cancel(session, _key(booking.id), now)

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from bookings.bookings.models import Booking
 from bookings.bookings.policy import VisibleBookings
 from bookings.bookings.schemas import BookingWindow
-from bookings.kit.pagination import PageRequest
+from bookings.bookings.store import ListQuery
 
 BOOKINGS = cast(Table, Booking.__table__)
 
@@ -47,22 +47,24 @@ def _window(window: BookingWindow | None, now: datetime, longest: timedelta) -> 
 
 
 async def list_visible(
-    connection: AsyncConnection,
-    visible: VisibleBookings,
-    window: BookingWindow | None,
-    page: PageRequest,
-    *,
-    now: datetime,
-    longest: timedelta,
-) -> tuple[list[Row[Any]], int]:
-    where = and_(visible.clause, *_window(window, now, longest))
-    if window is BookingWindow.PAST:
+    connection: AsyncConnection, visible: VisibleBookings, query: ListQuery
+) -> tuple[list[Row[Any]], int, datetime | None]:
+    """The page, the total, and the earliest end among the visible bookings not yet ended."""
+    where = and_(visible.clause, *_window(query.window, query.now, query.longest))
+    if query.window is BookingWindow.PAST:
         order = (Booking.start_time.desc(), Booking.id.desc())
     else:
         order = (Booking.start_time.asc(), Booking.id.asc())
-    query = select(BOOKINGS).where(where).order_by(*order).offset(page.offset).limit(page.limit)
-    rows = list(await connection.execute(query))
+    page = query.paging
+    rows = list(
+        await connection.execute(select(BOOKINGS).where(where).order_by(*order).offset(page.offset).limit(page.limit))
+    )
+    changes_at = await connection.scalar(
+        select(func.min(Booking.end_time)).where(
+            visible.clause, *_window(BookingWindow.UPCOMING, query.now, query.longest)
+        )
+    )
     if page.offset == 0 and len(rows) < page.limit:
-        return rows, len(rows)  # the whole result fits on the first page: no need to count
+        return rows, len(rows), changes_at  # the whole result fits on the first page: no need to count
     total = await connection.scalar(select(func.count()).select_from(BOOKINGS).where(where))
-    return rows, total or 0
+    return rows, total or 0, changes_at

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
@@ -33,6 +33,9 @@ class EventBus(Protocol):
 
     def subscribe(self) -> AsyncIterator[Envelope]:
         """Every event published from now on, by any instance, in id order."""
+
+    def watch(self, *, interrupted: Callable[[], None], resumed: Callable[[], None]) -> None:
+        """Be told when reading the bus fails (events may be missed) and when it reads again."""
 
     async def close(self) -> None: ...
 
@@ -55,6 +58,9 @@ class MemoryBus:
         finally:
             self._subscribers.discard(queue)
 
+    def watch(self, *, interrupted: Callable[[], None], resumed: Callable[[], None]) -> None:
+        return None  # in-process: never interrupted
+
     async def close(self) -> None:
         return None
 
@@ -68,24 +74,32 @@ class RedisStreamBus:
         self._stream = f"{prefix}:events"
         self._block_ms = block_ms
         self._retry = retry_seconds
+        self._watchers: list[tuple[Callable[[], None], Callable[[], None]]] = []
+
+    def watch(self, *, interrupted: Callable[[], None], resumed: Callable[[], None]) -> None:
+        self._watchers.append((interrupted, resumed))
 
     async def publish(self, events: list[Envelope]) -> None:
+        """One round trip for the whole batch (a pipeline, not a transaction: each entry stands alone)."""
+        pipe = self._redis.pipeline(transaction=False)
         for event in events:
-            try:
-                await self._redis.xadd(
-                    self._stream,
-                    {"e": event.model_dump_json()},
-                    id=f"{event.id}-0",
-                    maxlen=STREAM_MAX_LEN,
-                    approximate=True,
-                )
-            except ResponseError as exc:
-                if "equal or smaller" not in str(exc):
-                    raise
-                # Already on the stream: published before a crash that kept it from being recorded.
+            pipe.xadd(
+                self._stream,
+                {"e": event.model_dump_json()},
+                id=f"{event.id}-0",
+                maxlen=STREAM_MAX_LEN,
+                approximate=True,
+            )
+        for outcome in await pipe.execute(raise_on_error=False):
+            # "equal or smaller": already on the stream, published before a crash kept it from being recorded.
+            if isinstance(outcome, Exception) and not (
+                isinstance(outcome, ResponseError) and "equal or smaller" in str(outcome)
+            ):
+                raise outcome
 
     async def subscribe(self) -> AsyncIterator[Envelope]:
         last: str | None = None
+        interrupted = False
         while True:
             try:
                 if last is None:
@@ -94,8 +108,16 @@ class RedisStreamBus:
                 batches: Any = await self._redis.xread({self._stream: last}, block=self._block_ms, count=500)
             except (RedisError, OSError) as exc:
                 log.warning("bus_unavailable", error=type(exc).__name__)
+                if not interrupted:
+                    interrupted = True
+                    for on_interrupted, _ in self._watchers:
+                        on_interrupted()
                 await asyncio.sleep(self._retry)
                 continue
+            if interrupted:
+                interrupted = False
+                for _, on_resumed in self._watchers:
+                    on_resumed()
             for _stream, entries in batches or []:
                 for entry_id, fields in entries:
                     last = entry_id.decode()

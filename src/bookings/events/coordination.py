@@ -105,4 +105,4 @@ class PostgresCoordinator:
 def coordinator_from_settings(settings: Settings) -> Coordinator:
     if settings.is_sqlite:
         return LocalCoordinator()
-    return PostgresCoordinator(settings.database_url)
+    return PostgresCoordinator(settings.session_database_url)

@@ -11,6 +11,7 @@ import structlog
 
 from bookings.auth.principal import Principal
 from bookings.bookings import policy
+from bookings.bookings.cache import ReadCache
 from bookings.events.bus import EventBus
 from bookings.events.schemas import Envelope
 from bookings.ops.metrics import Metrics
@@ -41,9 +42,12 @@ class Subscriber:
 
 
 class Hub:
-    def __init__(self, bus: EventBus, metrics: Metrics) -> None:
+    def __init__(self, bus: EventBus, metrics: Metrics, cache: ReadCache) -> None:
         self._bus = bus
         self._metrics = metrics
+        self._cache = cache
+        # While the bus is interrupted this instance may miss changes: the cache steps aside until it is back.
+        bus.watch(interrupted=cache.suspend, resumed=cache.resume)
         self._by_user: dict[uuid.UUID, set[Subscriber]] = defaultdict(set)
         self._admins: set[Subscriber] = set()
 
@@ -66,6 +70,7 @@ class Hub:
         self._metrics.ws_clients.dec()
 
     def dispatch(self, event: Envelope) -> None:
+        self._cache.forget(uuid.UUID(event.data["id"]), event.user_id, event.provider_id)
         audience = self._admins | self._by_user.get(event.user_id, set()) | self._by_user.get(event.provider_id, set())
         message = event.public()
         for subscriber in audience:

@@ -47,5 +47,9 @@ class Outbox:
             )
         )
         self._coordinator.stage(session)
+        after_commit(session, self.committed)
+
+    def committed(self) -> None:
+        """Called once a transaction that recorded events has committed (writers with SQL of their own call it)."""
         if self._fault_kill_after_commit:  # test-only: die between the commit and the publication
-            after_commit(session, _kill_self)
+            _kill_self()

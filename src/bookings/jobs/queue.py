@@ -28,39 +28,44 @@ class ClaimedJob:
     due_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A job to add: what runs (``kind`` and ``payload``), when, and how often it may be tried."""
+
+    kind: str
+    payload: dict[str, Any]
+    run_at: datetime
+    max_attempts: int
+    dedup_key: str | None = None
+
+
 class JobQueue:
     def __init__(self, wakeup: Wakeup, metrics: Metrics) -> None:
         self._wakeup = wakeup
         self._metrics = metrics
 
-    def schedule(
-        self,
-        session: AsyncSession,
-        kind: str,
-        payload: dict[str, Any],
-        *,
-        run_at: datetime,
-        now: datetime,
-        max_attempts: int,
-        dedup_key: str | None = None,
-    ) -> None:
+    def schedule(self, session: AsyncSession, job: NewJob, *, now: datetime) -> None:
         """Add a job that exists only if ``session`` commits."""
         session.add(
             Job(
-                kind=kind,
-                dedup_key=dedup_key,
-                payload=payload,
+                kind=job.kind,
+                dedup_key=job.dedup_key,
+                payload=job.payload,
                 state=JobState.PENDING.value,
-                due_at=run_at,
-                run_at=run_at,
+                due_at=job.run_at,
+                run_at=job.run_at,
                 attempts=0,
-                max_attempts=max_attempts,
+                max_attempts=job.max_attempts,
                 created_at=now,
                 updated_at=now,
             )
         )
         self._wakeup.stage(session)
-        after_commit(session, self._metrics.jobs_scheduled.labels(kind).inc)
+        after_commit(session, lambda: self.scheduled(job.kind))
+
+    def scheduled(self, kind: str) -> None:
+        """Count a job that committed (a writer that adds jobs with SQL of its own calls this after its commit)."""
+        self._metrics.jobs_scheduled.labels(kind).inc()
 
     async def cancel(self, session: AsyncSession, dedup_key: str, now: datetime) -> None:
         """Cancel the live job with this key, if any (a running one finishes, but its effect checks the state)."""

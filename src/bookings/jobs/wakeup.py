@@ -48,4 +48,4 @@ class PostgresWakeup:
 
 
 def wakeup_from_settings(settings: Settings) -> Wakeup:
-    return LocalWakeup() if settings.is_sqlite else PostgresWakeup(settings.database_url)
+    return LocalWakeup() if settings.is_sqlite else PostgresWakeup(settings.session_database_url)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookings.errors import NotFound
 from bookings.events.schemas import Envelope
-from bookings.jobs.queue import JobQueue
+from bookings.jobs.queue import JobQueue, NewJob
 from bookings.kit.time import Clock
 from bookings.webhooks.models import WebhookEndpoint
 from bookings.webhooks.schemas import WebhookIn, WebhookOut, WebhookWithSecret
@@ -76,14 +76,9 @@ class Webhooks:
         for event in events:
             for endpoint in endpoints:
                 if event.event in endpoint.event_types:
-                    self._jobs.schedule(
-                        session,
-                        KIND,
-                        {"endpointId": str(endpoint.id), "event": event.public()},
-                        run_at=now,
-                        now=now,
-                        max_attempts=self._max_attempts,
-                    )
+                    payload = {"endpointId": str(endpoint.id), "event": event.public()}
+                    job = NewJob(kind=KIND, payload=payload, run_at=now, max_attempts=self._max_attempts)
+                    self._jobs.schedule(session, job, now=now)
 
     @staticmethod
     async def _get(session: AsyncSession, webhook_id: uuid.UUID) -> WebhookEndpoint:

@@ -1,0 +1,97 @@
+"""Where the request path creates and reads bookings: one implementation per database, chosen once.
+
+- ``PostgresBookingStore`` (``store_postgres``): each operation is one statement on an asyncpg pool, in autocommit.
+  A create is one ``INSERT`` whose common table expressions also write its event and its reminder: one round
+  trip, one transaction, no ORM unit of work.
+- ``SqliteBookingStore`` (``store_sqlite``): the same operations through SQLAlchemy, a create inside the
+  ``BEGIN IMMEDIATE`` write transaction that serialises it against every other writer.
+
+Changes to an existing booking (reschedule, cancel) lock the ORM object in their write session instead
+(``BookingService.update``/``cancel``): they are rarer, and they read before they write.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from bookings.bookings.policy import VisibleBookings
+from bookings.bookings.schemas import BookingOut, BookingWindow
+from bookings.config import Settings
+from bookings.db import Database
+from bookings.errors import InvalidInput, SlotTaken
+from bookings.events.outbox import Outbox
+from bookings.jobs.queue import JobQueue, NewJob
+from bookings.kit.pagination import PageRequest
+
+# PostgreSQL: exclusion_violation, and deadlock_detected, which two inserts of overlapping slots can meet while
+# each waits to see whether the other commits (the database aborts one of them: the loser of the race).
+CONFLICT_SQLSTATES = frozenset({"23P01", "40P01"})
+
+SLOT_TAKEN = "The provider already has a booking that overlaps this time."
+
+
+def slot_taken() -> SlotTaken:
+    return SlotTaken(SLOT_TAKEN)
+
+
+def unknown_provider() -> InvalidInput:
+    return InvalidInput.on("providerId", "No provider has this id.", "unknown_provider")
+
+
+@dataclass(frozen=True, slots=True)
+class NewBooking:
+    """Everything one create writes, in one transaction: the booking, its event and the reminder it owes."""
+
+    booking: BookingOut
+    snapshot: dict[str, Any]  # the booking's JSON form, as the event carries it
+    event: str
+    actor_id: uuid.UUID
+    reminder: NewJob
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BookingPage:
+    """One page of a list, its total, and the next instant at which time alone changes the answer.
+
+    ``changes_at`` is the earliest end among the visible bookings that have not ended: when it passes, one of
+    them moves from upcoming to past. ``None``: none is left to end, so only a change can alter the page.
+    """
+
+    items: list[BookingOut]
+    total: int
+    changes_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    window: BookingWindow | None
+    paging: PageRequest
+    now: datetime
+    longest: timedelta  # no booking lasts longer: bounds the index scan of "upcoming"
+
+
+class BookingStore(Protocol):
+    async def create(self, new: NewBooking) -> None:
+        """Write the booking, its event and its reminder, or nothing: raises ``SlotTaken`` when the provider is
+        booked then, ``InvalidInput`` when ``providerId`` names no provider."""
+
+    async def find(self, visible: VisibleBookings, booking_id: uuid.UUID) -> BookingOut | None: ...
+
+    async def page(self, visible: VisibleBookings, query: ListQuery) -> BookingPage: ...
+
+    async def close(self) -> None: ...
+
+
+def store_from_settings(settings: Settings, db: Database, outbox: Outbox, jobs: JobQueue) -> BookingStore:
+    # Imported here so that embedded mode never imports asyncpg, nor distributed mode the SQLite code path.
+    if settings.is_sqlite:
+        from bookings.bookings.store_sqlite import SqliteBookingStore
+
+        return SqliteBookingStore(db, outbox, jobs)
+    from bookings.bookings.store_postgres import PostgresBookingStore
+
+    return PostgresBookingStore(settings, outbox, jobs)

@@ -1,0 +1,202 @@
+"""The request path on PostgreSQL: one statement per operation, through asyncpg.
+
+asyncpg rather than SQLAlchemy over psycopg here because this is where the CPU goes: measured on one primary-key
+read, about 85 µs of client CPU per query against 170 µs for psycopg alone and 760 µs through an SQLAlchemy
+connection. Statements are prepared once per connection; behind a transaction pooler (``database_direct_url``
+set) none is kept (``statement_cache_size=0``), since the next transaction may run on another server connection.
+Every statement runs alone in autocommit, so each is its own transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from bookings.bookings.models import BookingStatus
+from bookings.bookings.policy import VisibleBookings
+from bookings.bookings.schemas import BookingOut, BookingWindow
+from bookings.bookings.store import (
+    CONFLICT_SQLSTATES,
+    BookingPage,
+    ListQuery,
+    NewBooking,
+    slot_taken,
+    unknown_provider,
+)
+from bookings.config import Settings
+from bookings.errors import ServiceUnavailable
+from bookings.events.outbox import Outbox
+from bookings.jobs.models import JobState
+from bookings.jobs.queue import JobQueue
+from bookings.users.models import Role
+
+COLUMNS = "id, user_id, provider_id, start_time, end_time, status, notes, cancel_reason, created_at, updated_at"
+ACQUIRE_TIMEOUT_SECONDS = 10.0
+UNREACHABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InterfaceError,
+)
+
+# The booking, its event and its reminder in one statement. No row comes back when $3 is not a provider: then
+# nothing was written. An overlap fails the whole statement on the exclusion constraint.
+CREATE = f"""
+WITH provider AS (
+    SELECT 1 FROM users WHERE id = $3 AND role = '{Role.PROVIDER.value}'
+), booking AS (
+    INSERT INTO bookings
+        (id, user_id, provider_id, start_time, end_time, status, notes, version, created_at, updated_at)
+    SELECT $1, $2, $3, $4, $5, '{BookingStatus.CONFIRMED.value}', $6, 1, $7, $7 FROM provider
+    RETURNING id
+), event AS (
+    INSERT INTO events (type, booking_id, user_id, provider_id, actor_id, data, occurred_at)
+    SELECT $8, id, $2, $3, $9, $10::jsonb, $7 FROM booking
+), reminder AS (
+    INSERT INTO jobs (kind, dedup_key, payload, state, due_at, run_at, attempts, max_attempts, created_at, updated_at)
+    SELECT $11, $12, $13::jsonb, '{JobState.PENDING.value}', $14, $14, 0, $15, $7, $7 FROM booking
+)
+SELECT count(*) FROM booking
+"""  # noqa: S608 (constants only)
+
+_WINDOWS = {
+    BookingWindow.UPCOMING: ("start_time > {longest} AND end_time > {now}", "start_time, id"),
+    BookingWindow.PAST: ("start_time < {now} AND end_time <= {now}", "start_time DESC, id DESC"),
+    None: ("TRUE", "start_time, id"),
+}
+
+
+@functools.cache
+def _page_sql(owner_column: str | None, window: BookingWindow | None) -> str:
+    """The page, its total and the next end among the visible bookings, in one round trip (at least one row).
+
+    Parameters: $1 now, $2 now - longest, $3 limit, $4 offset, then $5 the owner's id (not for an admin).
+    """
+    owner = f"{owner_column} = $5" if owner_column else "TRUE"
+    where, order = _WINDOWS[window]
+    where = where.format(now="$1", longest="$2")
+    return f"""
+SELECT t.total, n.changes_at, p.*
+FROM (SELECT count(*) AS total FROM bookings WHERE {owner} AND {where}) AS t
+CROSS JOIN (
+    SELECT min(end_time) AS changes_at FROM bookings WHERE {owner} AND start_time > $2 AND end_time > $1
+) AS n
+LEFT JOIN LATERAL (
+    SELECT {COLUMNS} FROM bookings WHERE {owner} AND {where} ORDER BY {order} LIMIT $3 OFFSET $4
+) AS p ON TRUE
+"""  # noqa: S608 (a column named by the policy, fixed predicates; every value is a parameter)
+
+
+@functools.cache
+def _find_sql(owner_column: str | None) -> str:
+    owner = f" AND {owner_column} = $2" if owner_column else ""
+    return f"SELECT {COLUMNS} FROM bookings WHERE id = $1{owner}"  # noqa: S608 (as in _page_sql)
+
+
+def _booking(row: asyncpg.Record) -> BookingOut:
+    """A trusted row to its model without validating it again (the database's types are the model's)."""
+    values = dict(row.items())
+    values["status"] = BookingStatus(values["status"])
+    return BookingOut.model_construct(**{k: values[k] for k in BookingOut.model_fields})
+
+
+T = TypeVar("T")
+
+
+async def _nothing_to_reset(_connection: asyncpg.Connection) -> None:
+    """Each statement here runs alone in autocommit and leaves no session state (no SET, LISTEN or lock), so a
+    connection goes back to the pool as it is, instead of paying a round trip for asyncpg's reset query."""
+
+
+class PostgresBookingStore:
+    def __init__(self, settings: Settings, outbox: Outbox, jobs: JobQueue) -> None:
+        self._dsn = make_url(settings.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self._pool_size = settings.db_pool_size
+        self._statement_cache = 0 if settings.pooled else 100
+        self._outbox = outbox
+        self._jobs = jobs
+        self._pool: asyncpg.Pool | None = None
+        self._opening = asyncio.Lock()
+
+    async def _connected(self) -> asyncpg.Pool:
+        if self._pool is None:
+            async with self._opening:
+                if self._pool is None:
+                    self._pool = await asyncpg.create_pool(
+                        self._dsn,
+                        min_size=1,
+                        max_size=self._pool_size,
+                        statement_cache_size=self._statement_cache,
+                        max_inactive_connection_lifetime=300,
+                        timeout=5,
+                        reset=_nothing_to_reset,
+                    )
+        return self._pool
+
+    async def _run(self, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """``work`` on a pooled connection; an unreachable database is a 503, never a 500."""
+        try:
+            pool = await self._connected()
+            async with pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS) as connection:
+                return await work(connection)
+        except UNREACHABLE as exc:
+            raise ServiceUnavailable("The database cannot be reached; retry later.") from exc
+
+    async def create(self, new: NewBooking) -> None:
+        b, job = new.booking, new.reminder
+        args = (
+            b.id,
+            b.user_id,
+            b.provider_id,
+            b.start_time,
+            b.end_time,
+            b.notes,
+            new.now,
+            new.event,
+            new.actor_id,
+            json.dumps(new.snapshot),
+            job.kind,
+            job.dedup_key,
+            json.dumps(job.payload),
+            job.run_at,
+            job.max_attempts,
+        )
+        try:
+            written = await self._run(lambda conn: conn.fetchval(CREATE, *args))
+        except asyncpg.PostgresError as exc:
+            if getattr(exc, "sqlstate", None) in CONFLICT_SQLSTATES:
+                raise slot_taken() from exc
+            raise
+        if not written:
+            raise unknown_provider()
+        self._jobs.scheduled(job.kind)
+        self._outbox.committed()
+
+    async def find(self, visible: VisibleBookings, booking_id: uuid.UUID) -> BookingOut | None:
+        sql = _find_sql(visible.owner_column)
+        args: tuple[Any, ...] = (booking_id, visible.owner_id) if visible.owner_column else (booking_id,)
+        row = await self._run(lambda conn: conn.fetchrow(sql, *args))
+        return None if row is None else _booking(row)
+
+    async def page(self, visible: VisibleBookings, query: ListQuery) -> BookingPage:
+        sql = _page_sql(visible.owner_column, query.window)
+        args: list[Any] = [query.now, query.now - query.longest, query.paging.limit, query.paging.offset]
+        if visible.owner_column:
+            args.append(visible.owner_id)
+        rows = await self._run(lambda conn: conn.fetch(sql, *args))
+        items = [_booking(row) for row in rows if row["id"] is not None]
+        return BookingPage(items=items, total=rows[0]["total"], changes_at=rows[0]["changes_at"])
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
