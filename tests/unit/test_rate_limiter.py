@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 from fastapi import Request, Response
-from limits.aio.storage import MemoryStorage
 
 from bookings.errors import RateLimited
 from bookings.ops.metrics import Metrics
 from bookings.ops.rate_limits import Policy, RateLimiter, client_address
+from bookings.ops.rate_windows import MemoryWindows
 
 
 def _request(client: str = "192.0.2.7") -> Request:
@@ -16,7 +16,7 @@ def _request(client: str = "192.0.2.7") -> Request:
 
 
 def _limiter(**specs: str) -> RateLimiter:
-    return RateLimiter(MemoryStorage(), {name: Policy.parse(name, spec) for name, spec in specs.items()}, Metrics())
+    return RateLimiter(MemoryWindows(), {name: Policy.parse(name, spec) for name, spec in specs.items()}, Metrics())
 
 
 async def _attempts(limiter: RateLimiter, name: str, count: int) -> list[Response | RateLimited]:

@@ -1,8 +1,9 @@
 """Rate limits on the routes worth abusing (login, booking creation), shared by every instance through Redis.
 
-Counts are kept by the ``limits`` library with its moving-window strategy: in process memory in embedded mode, in
-Redis in distributed mode, so that N instances enforce one limit, not N. Every limited response says where the
-caller stands with the ``RateLimit-Policy`` and ``RateLimit`` fields of the IETF draft
+Counts are moving windows (a request counts for exactly one window's length after it was made): in process memory
+in embedded mode, in Redis in distributed mode, so that N instances enforce one limit, not N. In Redis one script
+tests and counts every window of a policy at once (``rate_windows``). Every limited response says where the caller
+stands with the ``RateLimit-Policy`` and ``RateLimit`` fields of the IETF draft
 (draft-ietf-httpapi-ratelimit-headers), and a refused one is a ``429`` problem with ``Retry-After``.
 
 When the counter store cannot be reached the request is let through and the failure logged: an outage of Redis
@@ -22,12 +23,11 @@ import redis.asyncio as aioredis
 import structlog
 from fastapi import Depends, Request, Response
 from limits import RateLimitItem, parse_many
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
 
 from bookings.config import Settings
 from bookings.errors import RateLimited
 from bookings.ops.metrics import Metrics
+from bookings.ops.rate_windows import MemoryWindows, RedisWindows, Windows
 
 log = structlog.get_logger("bookings.rate_limits")
 
@@ -69,8 +69,8 @@ class Standing:
 
 
 class RateLimiter:
-    def __init__(self, storage: Storage, policies: Mapping[str, Policy], metrics: Metrics) -> None:
-        self._limiter = MovingWindowRateLimiter(storage)
+    def __init__(self, windows: Windows, policies: Mapping[str, Policy], metrics: Metrics) -> None:
+        self._windows = windows
         self._policies = dict(policies)
         self._metrics = metrics
         self._paused_until = 0.0
@@ -87,21 +87,17 @@ class RateLimiter:
         if not policy.items or time.monotonic() < self._paused_until:
             return
         try:
-            allowed = all([await self._limiter.test(item, name, key) for item in policy.items])
-            if allowed:  # two racing requests may both pass the test: the hits below still count both
-                allowed = all([await self._limiter.hit(item, name, key) for item in policy.items])
-            stats = [await self._limiter.get_window_stats(item, name, key) for item in policy.items]
+            allowed, counts = await self._windows.hit(f"{name}:{key}", policy.items)
         except Exception as exc:  # the counter store is down: fail open, never fail the request
             self._paused_until = time.monotonic() + PAUSE_AFTER_FAILURE_SECONDS
             log.warning("rate_limit_unavailable", limit=name, error=type(exc).__name__)
             return
-        now = time.time()
         # The tightest item is the one to report: the fewest left, then the longest wait.
-        tightest = min(range(len(stats)), key=lambda i: (stats[i].remaining, -stats[i].reset_time))
-        reset = max(0, math.ceil(stats[tightest].reset_time - now))
+        tightest = min(range(len(counts)), key=lambda i: (counts[i].remaining, -counts[i].reset_in))
+        reset = max(0, math.ceil(counts[tightest].reset_in))
         standing: Standing = getattr(request.state, "rate_limits", None) or Standing()
         standing.policies += [f'"{policy.item_name(i)}";q={i.amount};w={i.get_expiry()}' for i in policy.items]
-        remaining = stats[tightest].remaining
+        remaining = counts[tightest].remaining
         standing.limits.append(f'"{policy.item_name(policy.items[tightest])}";r={remaining};t={reset}')
         request.state.rate_limits = standing
         headers = standing.headers()
@@ -110,30 +106,24 @@ class RateLimiter:
         if allowed:
             return
         self._metrics.rate_limited.labels(name).inc()
-        retry_after = max([1, *(math.ceil(s.reset_time - now) for s in stats if s.remaining == 0)])
+        retry_after = max([1, *(math.ceil(c.reset_in) for c in counts if c.remaining == 0)])
         raise RateLimited(f"Too many requests; retry in {retry_after} s.", retry_after=retry_after, headers=headers)
 
 
 def rate_limiter_from_settings(settings: Settings, redis: aioredis.Redis | None, metrics: Metrics) -> RateLimiter:
     """Counts in ``redis`` (sharing its connection pool, which its owner closes) or, without it, in memory."""
-    storage: Storage
-    if redis is not None and settings.redis_url:
-        storage = RedisStorage(
-            "async+" + settings.redis_url,
-            implementation="redispy",
-            key_prefix=f"{settings.redis_prefix}:rate",
-            wrap_exceptions=True,
-            connection_pool=redis.connection_pool,  # type: ignore[arg-type]  # documented, typed narrower
-        )
-    else:
-        storage = MemoryStorage()
+    windows: Windows = (
+        RedisWindows(redis, f"{settings.redis_prefix}:rate")
+        if redis is not None and settings.redis_url
+        else MemoryWindows()
+    )
     policies = {
         LOGIN: Policy.parse(LOGIN, settings.rate_limit_login),
         LOGIN_ADDRESS: Policy.parse(LOGIN_ADDRESS, settings.rate_limit_login_per_address),
         REGISTER: Policy.parse(REGISTER, settings.rate_limit_register),
         CREATE_BOOKING: Policy.parse(CREATE_BOOKING, settings.rate_limit_bookings),
     }
-    return RateLimiter(storage, policies, metrics)
+    return RateLimiter(windows, policies, metrics)
 
 
 async def _rate_limiter(request: Request) -> RateLimiter:
