@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
+from pydantic_core import to_json
 
 # Keys whose values never reach a log line, whatever a caller passes.
 SECRET_KEYS = frozenset({"password", "token", "access_token", "refresh_token", "authorization", "secret"})
@@ -19,19 +21,42 @@ def _scrub_secrets(_logger: Any, _method: str, event: MutableMapping[str, Any]) 
     return event
 
 
+class _UTCTimestamp:
+    """``timestamp`` as ISO 8601 UTC with microseconds (``2030-01-01T12:00:00.000001Z``), the format of structlog's
+    ``TimeStamper(fmt="iso", utc=True)`` at a fraction of its cost: the seconds are formatted once per second."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(self, _logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second, self._prefix = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        event["timestamp"] = f"{self._prefix}.{int((now - second) * 1_000_000):06d}Z"
+        return event
+
+
+def _json(event: Any, **_kw: Any) -> bytes:
+    return to_json(event, fallback=repr)
+
+
 def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
-    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+    # Every request writes one line, so the line is cheap: JSON from pydantic-core, written as bytes.
+    renderer: Any = structlog.processors.JSONRenderer(serializer=_json) if json else structlog.dev.ConsoleRenderer()
+    factory: Any = structlog.BytesLoggerFactory(sys.stdout.buffer) if json else structlog.PrintLoggerFactory(sys.stdout)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _UTCTimestamp(),
             _scrub_secrets,
             structlog.processors.format_exc_info,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        logger_factory=factory,
         cache_logger_on_first_use=True,
     )
     # Our middleware writes the access log; uvicorn's own would repeat it without the request id.
