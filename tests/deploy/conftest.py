@@ -4,10 +4,14 @@
 file's api-1 and api-2) and a ``bookings worker`` serving its metrics on a port of its own (the compose file's
 worker), with Debian's nginx in front of the replicas running deploy/nginx/nginx.conf, the file the compose file
 mounts, with only its upstream addresses and listen port rewritten.
+
+PgBouncer (deploy/pgbouncer, run by tests/deploy/test_pgbouncer.py) has its helpers here too: the Debian binary, and
+the committed pgbouncer.ini read as its sections.
 """
 
 from __future__ import annotations
 
+import configparser
 import os
 import re
 import shutil
@@ -28,6 +32,9 @@ from tests.support.servers import ServerProcess, WorkerProcess, free_port, termi
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX_CONF = ROOT / "deploy" / "nginx" / "nginx.conf"
+PGBOUNCER_DIR = ROOT / "deploy" / "pgbouncer"
+PGBOUNCER_INI = PGBOUNCER_DIR / "pgbouncer.ini"
+PGBOUNCER_ENTRYPOINT = PGBOUNCER_DIR / "entrypoint.sh"
 # The compose names of the replicas, as they appear in nginx.conf's upstream block.
 UPSTREAMS = ("api-1:8000", "api-2:8000")
 LISTEN = "listen 80;"
@@ -39,6 +46,23 @@ def nginx_binary() -> str:
     if found is None:
         pytest.fail("nginx is not installed: `apt-get install -y nginx` (.ci/run does it)")
     return found
+
+
+def pgbouncer_binary() -> str:
+    """Debian's pgbouncer (``.ci/run`` installs it). Missing is a failure, never a skip."""
+    candidates = (shutil.which("pgbouncer"), "/usr/sbin/pgbouncer")
+    found = next((p for p in candidates if p and os.access(p, os.X_OK)), None)
+    if found is None:
+        pytest.fail("pgbouncer is not installed: `apt-get install -y pgbouncer` (.ci/run does it)")
+    return found
+
+
+def read_pgbouncer_ini(text: str | None = None) -> dict[str, dict[str, str]]:
+    """deploy/pgbouncer/pgbouncer.ini (or ``text``) as {section: {key: value}}, as PgBouncer reads it."""
+    parser = configparser.ConfigParser(comment_prefixes=(";", "#"), inline_comment_prefixes=None, interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read_string(PGBOUNCER_INI.read_text() if text is None else text)
+    return {name: dict(parser[name]) for name in parser.sections()}
 
 
 def render_nginx_conf(upstream_ports: list[int], listen_port: int) -> str:

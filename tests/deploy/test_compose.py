@@ -23,10 +23,16 @@ import jsonschema
 import pytest
 import yaml
 
+from tests.deploy.conftest import PGBOUNCER_DIR, PGBOUNCER_INI, read_pgbouncer_ini
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 BOOKINGS_IMAGE_SERVICES = ("migrate", "api-1", "api-2", "worker")
 API_REPLICAS = ("api-1", "api-2")
+# Request traffic through PgBouncer; LISTEN and the relay's advisory lock (BOOKINGS_DATABASE_DIRECT_URL) direct.
+POOLED_SERVICES = (*API_REPLICAS, "worker")
+POSTGRES_AT = "@postgres:5432/bookings"
+PGBOUNCER_AT = "@pgbouncer:6432/bookings"
 
 
 def compose_schema() -> dict[str, Any]:
@@ -86,12 +92,19 @@ def test_docker_compose_resolves_the_project_with_the_secrets_from_the_environme
     project = json.loads(result.stdout)
     svc = project["services"]
     assert sorted(svc) == sorted(
-        ["postgres", "redis", "migrate", "api-1", "api-2", "worker", "proxy", "prometheus", "grafana"]
+        ["postgres", "pgbouncer", "redis", "migrate", "api-1", "api-2", "worker", "proxy", "prometheus", "grafana"]
     )
     assert svc["postgres"]["environment"]["POSTGRES_PASSWORD"] == "pg-from-env"
+    assert svc["pgbouncer"]["environment"] == {"POSTGRES_USER": "bookings", "POSTGRES_PASSWORD": "pg-from-env"}
+    direct = "postgresql://bookings:pg-from-env@postgres:5432/bookings"
     for name in BOOKINGS_IMAGE_SERVICES:
         env = svc[name]["environment"]
-        assert env["BOOKINGS_DATABASE_URL"] == "postgresql://bookings:pg-from-env@postgres:5432/bookings", name
+        if name in POOLED_SERVICES:
+            assert env["BOOKINGS_DATABASE_URL"] == "postgresql://bookings:pg-from-env@pgbouncer:6432/bookings", name
+            assert env["BOOKINGS_DATABASE_DIRECT_URL"] == direct, name
+        else:
+            assert env["BOOKINGS_DATABASE_URL"] == direct, name
+            assert "BOOKINGS_DATABASE_DIRECT_URL" not in env, name
         assert env["BOOKINGS_JWT_KEYS"] == secrets["BOOKINGS_JWT_KEYS"], name
     assert svc["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == "grafana-from-env"
     assert [(p["published"], p["target"]) for p in svc["proxy"]["ports"]] == [("18080", 80)]
@@ -154,10 +167,12 @@ def test_migration_runs_once_before_the_api_and_the_worker(compose: dict[str, An
     assert migrate["command"] == ["bookings", "migrate"]
     assert migrate["restart"] == "no"
     assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert "pgbouncer" not in migrate["depends_on"], "migrations go to PostgreSQL directly"
     for name in (*API_REPLICAS, "worker"):
         depends = svc[name]["depends_on"]
         assert depends["migrate"] == {"condition": "service_completed_successfully"}, name
         assert depends["postgres"]["condition"] == "service_healthy", name
+        assert depends["pgbouncer"]["condition"] == "service_healthy", name
         assert depends["redis"]["condition"] == "service_healthy", name
 
 
@@ -186,7 +201,7 @@ def test_bookings_services_share_the_image_and_the_distributed_mode_settings(com
         assert svc[name]["build"]["context"] == ".", name
         env = svc[name]["environment"]
         assert env["BOOKINGS_DATABASE_URL"].startswith("postgresql://bookings:"), name
-        assert env["BOOKINGS_DATABASE_URL"].endswith("@postgres:5432/bookings"), name
+        assert env["BOOKINGS_DATABASE_URL"].endswith(PGBOUNCER_AT if name in POOLED_SERVICES else POSTGRES_AT), name
         assert env["BOOKINGS_REDIS_URL"] == "redis://redis:6379/0", name
         assert env["BOOKINGS_JWT_KEYS"], name
 
@@ -199,6 +214,69 @@ def test_secrets_come_from_the_environment_with_placeholders(compose: dict[str, 
     svc = services(compose)
     password = svc["postgres"]["environment"]["POSTGRES_PASSWORD"]
     assert f"bookings:{password}@" in svc["migrate"]["environment"]["BOOKINGS_DATABASE_URL"]
+    # PgBouncer's auth file is written from the same password, and the pooled services use it on both URLs.
+    assert svc["pgbouncer"]["environment"]["POSTGRES_PASSWORD"] == password
+    for name in POOLED_SERVICES:
+        env = svc[name]["environment"]
+        for variable in ("BOOKINGS_DATABASE_URL", "BOOKINGS_DATABASE_DIRECT_URL"):
+            assert f"bookings:{password}@" in env[variable], (name, variable)
+
+
+def test_api_replicas_and_worker_reach_postgres_through_pgbouncer(compose: dict[str, Any]) -> None:
+    """Request traffic: pgbouncer:6432; the sessions (LISTEN, the relay's lock): postgres:5432, the same database."""
+    svc = services(compose)
+    for name in POOLED_SERVICES:
+        env = svc[name]["environment"]
+        pooled, direct = env["BOOKINGS_DATABASE_URL"], env["BOOKINGS_DATABASE_DIRECT_URL"]
+        assert re.fullmatch(rf"postgresql://bookings:[^@]+{PGBOUNCER_AT}", pooled), (name, pooled)
+        assert re.fullmatch(rf"postgresql://bookings:[^@]+{POSTGRES_AT}", direct), (name, direct)
+        assert pooled.removesuffix(PGBOUNCER_AT) == direct.removesuffix(POSTGRES_AT), name  # same role and password
+    # PgBouncer listens where those URLs say, and sends `bookings` on to the postgres service's database.
+    ini = read_pgbouncer_ini()
+    assert ini["pgbouncer"]["listen_port"] == "6432"
+    assert ini["pgbouncer"]["listen_addr"] in ("0.0.0.0", "*")
+    assert ini["databases"] == {"bookings": "host=postgres port=5432 dbname=bookings"}
+    assert "6432" in [str(port) for port in svc["pgbouncer"]["expose"]]
+    assert svc["pgbouncer"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+
+
+def test_pgbouncer_pools_transactions_with_the_repository_config(compose: dict[str, Any]) -> None:
+    pgbouncer = services(compose)["pgbouncer"]
+    # A PgBouncer image pinned to a release, not "latest".
+    assert re.fullmatch(r"edoburu/pgbouncer:v\d+\.\d+\.\d+(-p\d+)?", pgbouncer["image"]), pgbouncer["image"]
+    # It runs deploy/pgbouncer's config and entrypoint as they are in the repository.
+    assert "./deploy/pgbouncer/pgbouncer.ini:/etc/pgbouncer/pgbouncer.ini:ro" in pgbouncer["volumes"]
+    assert "./deploy/pgbouncer/entrypoint.sh:/etc/pgbouncer/entrypoint.sh:ro" in pgbouncer["volumes"]
+    assert pgbouncer["entrypoint"] == ["/bin/sh", "/etc/pgbouncer/entrypoint.sh"]
+    assert pgbouncer["command"] == ["/etc/pgbouncer/pgbouncer.ini"]
+    assert pgbouncer["healthcheck"]["test"][:2] == ["CMD", "pg_isready"]
+    assert pgbouncer["restart"] == "unless-stopped"
+
+    settings = read_pgbouncer_ini()["pgbouncer"]
+    assert settings["pool_mode"] == "transaction"
+    # Clients authenticate with SCRAM (postgres:15's default for the role) against the file the entrypoint writes,
+    # on a tmpfs: the password is never on disk.
+    assert settings["auth_type"] == "scram-sha-256"
+    auth_file = Path(settings["auth_file"])
+    assert str(auth_file.parent) in pgbouncer["tmpfs"]
+    # Sane sizes: each replica's pool (20 + 10 overflow) times three processes fits in max_client_conn, and PgBouncer
+    # alone stays well below PostgreSQL's max_connections (100), leaving room for the direct sessions.
+    pool, reserve = int(settings["default_pool_size"]), int(settings.get("reserve_pool_size", "0"))
+    assert 5 <= pool <= int(settings["max_db_connections"]) <= 60
+    assert pool + reserve <= int(settings["max_db_connections"])
+    assert int(settings["max_client_conn"]) >= 3 * 30
+
+
+def test_no_pgbouncer_secret_is_committed() -> None:
+    """The auth file is made at start from POSTGRES_PASSWORD; the repository holds only the config and the script."""
+    assert sorted(p.name for p in PGBOUNCER_DIR.iterdir()) == ["entrypoint.sh", "pgbouncer.ini"]
+    text = PGBOUNCER_INI.read_text()
+    assert "password=" not in text.lower(), "a password in a [databases] connection string"
+    assert not re.search(r'^\s*"[^"]*"\s+"[^"]*"', text, re.MULTILINE), "an auth file entry"
+    assert "change-me" not in text
+    script = (PGBOUNCER_DIR / "entrypoint.sh").read_text()
+    assert "$POSTGRES_PASSWORD" in script
+    assert 'exec pgbouncer "$config"' in script
 
 
 def test_the_proxy_fronts_both_replicas_with_the_repository_nginx_conf(compose: dict[str, Any]) -> None:
