@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 
 from bookings import __version__
+from bookings.auth.dependencies import document_bearer_auth
 from bookings.auth.endpoints import router as auth_router
 from bookings.bookings.endpoints import router as bookings_router
 from bookings.components import build
@@ -32,6 +33,19 @@ Book time with providers. Users book, providers see what is booked with them, ad
 No provider is ever double-booked. Errors are RFC 9457 problem documents (`application/problem+json`).
 """
 
+
+# Routes are matched in this order: the busiest first.
+ROUTERS = (
+    bookings_router,
+    health_router,
+    auth_router,
+    users_router,
+    events_router,
+    metrics_router,
+    webhooks_router,
+    dead_letters_router,
+    web_router,
+)
 
 NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
 
@@ -74,18 +88,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     app.state.webhooks = parts.webhooks
     app.state.dead_letters = parts.dead_letters
 
-    # Routes are matched in this order: the busiest first.
-    for router in (
-        bookings_router,
-        health_router,
-        auth_router,
-        users_router,
-        events_router,
-        metrics_router,
-        webhooks_router,
-        dead_letters_router,
-        web_router,
-    ):
+    for router in ROUTERS:
         app.include_router(router)
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=parts.metrics, max_body_bytes=settings.max_body_bytes)
@@ -107,6 +110,7 @@ def _register_problem_schema(app: FastAPI) -> None:
         problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
         components.update(problem.pop("$defs", {}))
         components["Problem"] = problem
+        document_bearer_auth(schema, ROUTERS)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
