@@ -25,9 +25,7 @@ from tests.support.ws import EventClient
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """Instances A and B behind no balancer: tests pick which one each client talks to."""
-    cluster = Cluster.create(tmp_path_factory.mktemp("cluster"))
-    cluster.start("a")
-    cluster.start("b")
+    cluster = Cluster.started(tmp_path_factory.mktemp("cluster"), "a", "b")
     yield cluster
     cluster.teardown()
 

@@ -24,9 +24,7 @@ CATCH_UP_DEADLINE_S = 5.0
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    cluster = Cluster.create(tmp_path_factory.mktemp("read-cache"))
-    cluster.start("a")
-    cluster.start("b")
+    cluster = Cluster.started(tmp_path_factory.mktemp("read-cache"), "a", "b")
     yield cluster
     cluster.teardown()
 
@@ -52,6 +50,11 @@ async def _notes(client: httpx.AsyncClient, who: Account, booking_id: str) -> st
     assert response.status_code == 200, response.text
     notes: str | None = response.json()["notes"]
     return notes
+
+
+async def _edit(client: httpx.AsyncClient, who: Account, booking_id: str, notes: str) -> None:
+    changed = await client.patch(f"/v1/bookings/{booking_id}", json={"notes": notes}, headers=who.headers)
+    assert changed.status_code == 200, changed.text
 
 
 async def _page_notes(client: httpx.AsyncClient, who: Account) -> list[str | None]:
@@ -80,8 +83,7 @@ class TestSameInstance:
         user, _provider, booking_id = await _booking(a)
         for n in range(25):
             assert await _notes(a, user, booking_id) is not None  # cached now, if it was not already
-            changed = await a.patch(f"/v1/bookings/{booking_id}", json={"notes": f"edit {n}"}, headers=user.headers)
-            assert changed.status_code == 200, changed.text
+            await _edit(a, user, booking_id, f"edit {n}")
             assert await _notes(a, user, booking_id) == f"edit {n}"
             assert await _page_notes(a, user) == [f"edit {n}"]
 
@@ -109,8 +111,7 @@ class TestOtherInstance:
         for n in range(10):
             assert await _notes(b, user, booking_id) is not None  # b caches it
             assert await _page_notes(b, user)  # and its page
-            changed = await a.patch(f"/v1/bookings/{booking_id}", json={"notes": f"from a {n}"}, headers=user.headers)
-            assert changed.status_code == 200, changed.text
+            await _edit(a, user, booking_id, f"from a {n}")
             lags.append(await _until_notes(b, user, booking_id, f"from a {n}"))
         # The relay publishes as soon as PostgreSQL notifies it of the commit: well under its 0.5 s poll.
         assert sorted(lags)[len(lags) // 2] < 0.5, lags
@@ -145,8 +146,7 @@ class TestRedisGoesAway:
         assert await _notes(b, user, booking_id) == "first"  # cached on b
         cluster.redis.stop()
         try:
-            changed = await a.patch(f"/v1/bookings/{booking_id}", json={"notes": "no redis"}, headers=user.headers)
-            assert changed.status_code == 200, changed.text
+            await _edit(a, user, booking_id, "no redis")
             # No event can reach b now; b notices the bus is gone and reads from the database instead.
             await _until_notes(b, user, booking_id, "no redis")
             assert (await book(a, user, provider)).status_code == 201
@@ -156,6 +156,5 @@ class TestRedisGoesAway:
         # Back on the bus: b caches again, and changes made on a reach it as events.
         assert await _notes(b, user, booking_id) == "no redis"
         await asyncio.sleep(1.0)  # b's subscription reconnects (its retry is 0.5 s)
-        changed = await a.patch(f"/v1/bookings/{booking_id}", json={"notes": "redis back"}, headers=user.headers)
-        assert changed.status_code == 200, changed.text
+        await _edit(a, user, booking_id, "redis back")
         await _until_notes(b, user, booking_id, "redis back")

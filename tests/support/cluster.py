@@ -35,6 +35,14 @@ class Cluster:
         }
         return cls(db=db, redis=redis, env=env, tmp=tmp, servers=[])
 
+    @classmethod
+    def started(cls, tmp: Path, *names: str, **extra_env: str) -> Cluster:
+        """``create``, then one instance per name."""
+        cluster = cls.create(tmp, **extra_env)
+        for name in names:
+            cluster.start(name)
+        return cluster
+
     def url(self, index: int) -> str:
         return self.servers[index].url
 
