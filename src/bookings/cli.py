@@ -43,6 +43,9 @@ def serve(
         ws_per_message_deflate=False,
         ws_ping_timeout=settings.ws_ping_seconds,
         log_level=settings.log_level.lower(),
+        # A worker answers its supervisor's pings only once its imports are done: on a busy machine that takes
+        # longer than uvicorn's default 5 s, and the supervisor would kill and restart it, over and over.
+        timeout_worker_healthcheck=30,
     )
 
 
