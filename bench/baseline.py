@@ -11,13 +11,14 @@ import asyncio
 import dataclasses
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
 from bench.cpu import CpuMeter
 from bench.dataset import GET_SQL, INSERT_SQL, LONGEST, UPCOMING_COUNT_SQL, UPCOMING_SQL
+from bench.runner import summary
 from bench.wrk import LoadResult
 
 Operation = Callable[[asyncpg.Connection, int], Awaitable[None]]
@@ -75,13 +76,13 @@ async def measure(
     concurrency: int,
     warmup_s: float,
     seconds: float,
-    span: int,
+    offsets: tuple[int, int],
 ) -> LoadResult:
-    """Warm up, then measure (with the CPU meter); the two phases use disjoint ranges of ``i``."""
-    await closed_loop(pool, op, name=name, concurrency=concurrency, seconds=warmup_s, offset=0)
+    """Warm up, then measure (with the CPU meter); the two phases start at ``offsets``: disjoint ranges of ``i``."""
+    await closed_loop(pool, op, name=name, concurrency=concurrency, seconds=warmup_s, offset=offsets[0])
     meter = CpuMeter(database, None, "self")
     meter.start()
-    result = await closed_loop(pool, op, name=name, concurrency=concurrency, seconds=seconds, offset=span)
+    result = await closed_loop(pool, op, name=name, concurrency=concurrency, seconds=seconds, offset=offsets[1])
     return dataclasses.replace(result, cpu=meter.stop())
 
 
@@ -132,3 +133,38 @@ def create_op(users: list[uuid.UUID], providers: list[uuid.UUID], base: datetime
         )
 
     return op
+
+
+async def run_all(
+    database_url: str,
+    database: str,
+    *,
+    concurrency: int,
+    warmup_s: float,
+    seconds: float,
+    operations: Sequence[tuple[str, Operation]],
+    offsets: Callable[[], tuple[int, int]],
+    say: Callable[[str], None],
+) -> list[LoadResult]:
+    """Each operation measured in turn on one pool of ``concurrency`` connections; ``offsets()`` gives each its
+    own (warm-up, measured) ranges of ``i``."""
+    pool = await asyncpg.create_pool(database_url, min_size=concurrency, max_size=concurrency)
+    assert pool is not None
+    try:
+        results: list[LoadResult] = []
+        for name, op in operations:
+            result = await measure(
+                pool,
+                op,
+                name=name,
+                database=database,
+                concurrency=concurrency,
+                warmup_s=warmup_s,
+                seconds=seconds,
+                offsets=offsets(),
+            )
+            say(summary(result))
+            results.append(result)
+        return results
+    finally:
+        await pool.close()

@@ -31,9 +31,8 @@ from redis.exceptions import RedisError
 from bench.config import PROJECT_DIR
 from bench.cpu import CpuMeter, _processes, background_load
 from bench.dataset import BenchDatabase, bookings_command
-from bench.server import ServiceProcess, free_port
+from bench.server import JWT_KID, ServiceProcess, free_port
 
-JWT_KID = "bench"
 JWT_ISSUER = "bookings"
 TOKEN_TTL = timedelta(hours=1)  # outlives every run (a socket is closed when its token expires)
 REDIS_START_TIMEOUT_S = 10.0

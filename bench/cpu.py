@@ -93,6 +93,8 @@ class CpuUsage:
     generator: float = 0.0
     other: float = 0.0
     other_top: str = ""  # the busiest other processes still alive at the end, e.g. "pytest 0.41, postgres 0.12"
+    redis: float | None = None  # the private redis-server, when one was named
+    seconds: float = 0.0  # wall time measured: cores x seconds = CPU seconds
 
     def describe(self) -> str:
         if self.workers:
@@ -100,13 +102,24 @@ class CpuUsage:
             service = f"svc {self.service:.2f} ({split})"
         else:
             service = "svc -"
-        return f"{service} pg {self.postgres:.2f} gen {self.generator:.2f} other {self.other:.2f}"
+        redis = f" redis {self.redis:.2f}" if self.redis is not None else ""
+        return f"{service} pg {self.postgres:.2f}{redis} gen {self.generator:.2f} other {self.other:.2f}"
+
+    def per_request_us(self, requests: int) -> tuple[float, float, float]:
+        """(service, PostgreSQL, Redis) microseconds of CPU per request: core-seconds over ``requests``."""
+        if not requests:
+            return 0.0, 0.0, 0.0
+        scale = self.seconds * 1e6 / requests
+        return self.service * scale, self.postgres * scale, (self.redis or 0.0) * scale
 
 
 class CpuMeter:
-    def __init__(self, database: str, service_pgid: int | None, generator: Generator) -> None:
+    def __init__(
+        self, database: str, service_pgid: int | None, generator: Generator, redis_pid: int | None = None
+    ) -> None:
         self._database = database
         self._pgid = service_pgid
+        self._redis_pid = redis_pid
         self._generator = generator
         self._before: dict[int, _Proc] = {}
         self._generator_before = 0.0
@@ -127,13 +140,15 @@ class CpuMeter:
         wall = time.perf_counter() - self._started
         after = _processes()
         service: list[float] = []
-        postgres = 0.0
+        postgres = redis = 0.0
         others: dict[str, float] = {}
         for pid, proc in after.items():
             before = self._before.get(pid)
             spent = proc.seconds - (before.seconds if before and before.comm == proc.comm else 0.0)
             if self._pgid is not None and proc.pgrp == self._pgid:
                 service.append(spent / wall)
+            elif pid == self._redis_pid:
+                redis += spent
             elif proc.comm == "postgres" and self._is_ours(proc):
                 postgres += spent
                 if before and proc.title.startswith("/"):  # the postmaster: backends that ended meanwhile
@@ -143,7 +158,7 @@ class CpuMeter:
         generator = _generator_seconds(self._generator) - self._generator_before
         busy = _machine_busy_seconds() - self._busy_before
         service.sort(reverse=True)
-        other = max(0.0, busy - sum(service) * wall - postgres - generator)
+        other = max(0.0, busy - sum(service) * wall - postgres - redis - generator)
         return CpuUsage(
             workers=[s for s in service if s >= 0.005],
             service=sum(service),
@@ -151,4 +166,6 @@ class CpuMeter:
             generator=generator / wall,
             other=other / wall,
             other_top=", ".join(f"{name} {v:.2f}" for name, v in sorted(others.items(), key=lambda kv: -kv[1])[:3]),
+            redis=redis / wall if self._redis_pid is not None else None,
+            seconds=wall,
         )

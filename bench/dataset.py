@@ -26,6 +26,7 @@ import asyncpg
 from bench.config import PROJECT_DIR, BenchConfig
 
 BOOKING_MINUTES = 60
+SLOT = timedelta(minutes=30)  # what a create books
 LONGEST = timedelta(minutes=1440)  # the service's default max_booking_minutes: the upcoming query's window
 
 BOOKING_COLUMNS = (
@@ -288,6 +289,12 @@ async def explain_upcoming(conn: asyncpg.Connection, user_id: uuid.UUID) -> str:
         await conn.execute("DEALLOCATE bench_upcoming")
         await conn.execute("SET plan_cache_mode = auto")
     return "\n\n".join(sections)
+
+
+async def explain_overlap(conn: asyncpg.Connection, provider_id: str, start: datetime, sql: str) -> str:
+    """EXPLAIN (ANALYZE, BUFFERS) of an overlap check (``sql``: provider, start, end) for a free half hour."""
+    rows = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", uuid.UUID(provider_id), start, start + SLOT)
+    return _lines(rows)
 
 
 def _lines(rows: list[asyncpg.Record]) -> str:

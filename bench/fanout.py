@@ -53,7 +53,7 @@ from bench.cluster import (
 from bench.config import DEFAULT_PG_ADMIN_URL, RESULTS_DIR
 from bench.dataset import BenchDatabase
 from bench.report import Target, targets_text
-from bench.run import Progress, _git_commit
+from bench.runner import Progress, git_commit
 from bench.server import check_request, register_and_login
 from bench.wsclients import Fleet
 
@@ -501,7 +501,7 @@ class Bench:
 
         report = compose(
             config,
-            Facts(idle, await postgres_version(conn), self.redis.version, _git_commit(), self.extensions),
+            Facts(idle, await postgres_version(conn), self.redis.version, git_commit(), self.extensions),
             baseline,
             main,
             memory,

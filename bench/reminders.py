@@ -46,7 +46,7 @@ from bench.cluster import (
 from bench.config import DEFAULT_PG_ADMIN_URL, RESULTS_DIR
 from bench.dataset import BenchDatabase
 from bench.report import Target, targets_text
-from bench.run import Progress, _git_commit
+from bench.runner import Progress, git_commit
 from bench.server import register_and_login
 
 TARGET_P99_S = 1.0
@@ -196,7 +196,7 @@ class Bench:
         baseline, measured = results
         report = compose(
             self.config,
-            Facts(idle, await postgres_version(conn), _git_commit(), self.redis.version),
+            Facts(idle, await postgres_version(conn), git_commit(), self.redis.version),
             baseline,
             measured,
         )

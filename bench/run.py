@@ -1,18 +1,15 @@
-"""The whole benchmark, in order: database, service, accounts, small table, list @10k, bulk load, HTTP scenarios,
-asyncpg baselines, report, clean-up."""
+"""The whole benchmark, in order: database, private Redis, both servers (the service and the plain baseline),
+accounts, small table, list @10k, bulk load, the other HTTP scenarios (each interleaved: ours, plain, ours,
+plain), asyncpg baselines, report, clean-up."""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import os
-import subprocess
 import sys
 import tempfile
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,234 +17,276 @@ from pathlib import Path
 import asyncpg
 
 from bench import baseline, dataset
-from bench.config import PROJECT_DIR, RESULTS_DIR, BenchConfig, parse_args
-from bench.cpu import CpuMeter, background_load
+from bench.checks import check_create, same_json
+from bench.cluster import RedisServer
+from bench.config import RESULTS_DIR, BenchConfig, parse_args
+from bench.cpu import background_load
 from bench.dataset import BenchDatabase, HistoryPlan
+from bench.plain_app import OVERLAP_SQL
 from bench.report import Facts, Row, compose, targets
-from bench.server import Account, ServiceProcess, check_request, register_and_login
-from bench.wrk import BalanceCheck, LoadResult, LuaValue, WrkError, ensure_wrk, run_wrk, write_script
+from bench.runner import HttpRunner, IndexRanges, Progress, Series, git_commit
+from bench.server import Account, PlainProcess, ServerProcess, ServiceProcess, check_request, register_and_login
+from bench.wrk import LuaValue, WrkError, ensure_wrk
 
-LIST_PATH = "/v1/bookings?type=upcoming&limit=20"
-CREATE_SLOT = timedelta(minutes=30)
-CREATE_BASE_DAYS = 400  # HTTP creates book slots from here on; the asyncpg baseline from ASYNCPG_BASE_DAYS
-ASYNCPG_BASE_DAYS = 3000
-# Request indexes per load run, so that no two runs (warm-up, measured, re-run) book the same slot: room for
-# 16,000 requests/s over 120 s. With 1,000 providers a run spans 2,000 half-hour slots (about 42 days), and the
-# at most 35 runs of a bench stay well before the asyncpg baseline's slots, ASYNCPG_BASE_DAYS ahead.
-RUN_SPAN = 2_000_000
-BALANCE_ATTEMPTS = 6  # a measured run whose connections land unevenly on the workers is started again
+LIST_PATH = "/v1/bookings?type=upcoming&page=1&limit=20"
+CREATE_SLOT = dataset.SLOT
+CREATE_BASE_DAYS = 400  # creates (HTTP and asyncpg) book slots from here on, each run its own range of them
 GET_TARGETS = 2_000
 
 
-class Progress:
-    def __init__(self) -> None:
-        self.started = time.perf_counter()
+@dataclass(frozen=True, slots=True)
+class People:
+    """The accounts the scenarios use, registered and logged in through the service."""
+
+    lists: list[Account]  # read: list and get
+    creates: list[Account]  # book
 
     @property
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.started
-
-    def __call__(self, message: str) -> None:
-        print(f"[{self.elapsed:6.1f}s] {message}", flush=True)
+    def list_ids(self) -> list[uuid.UUID]:
+        return [a.user_id for a in self.lists]
 
 
-@dataclass
-class HttpRunner:
-    """Runs one HTTP scenario with wrk: a warm-up, then the measured run with the CPU meter on."""
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """The requests of the get and create scenarios, and what the asyncpg baselines do the same with."""
 
-    wrk: str
-    server: ServiceProcess
-    database: str
-    config: BenchConfig
-    scripts: Path
-    say: Progress
-    sessions: Callable[[], Awaitable[int]]
-    runs: int = 0
+    pairs: list[tuple[str, str]]  # (booking id, owner id) for get
+    providers: list[str]
+    create_base: datetime
 
-    async def scenario(self, name: str, scenario: str, constants: dict[str, LuaValue]) -> LoadResult:
-        cfg = self.config
-        script = write_script(self.scripts, scenario, constants, cfg.wrk_threads)
-        wrk = functools.partial(
-            run_wrk, self.wrk, self.server.url, script, name=name, connections=cfg.connections, threads=cfg.wrk_threads
-        )
-        self.runs += 1
-        await wrk(seconds=cfg.warmup_s, offset=self.runs * RUN_SPAN)
-        for attempt in range(1, BALANCE_ATTEMPTS + 1):
-            self.runs += 1
-            splits: list[list[int]] = []
-            sessions_before = await self.sessions()
-            outcome = await wrk(
-                seconds=cfg.duration_s,
-                offset=self.runs * RUN_SPAN,
-                meter=CpuMeter(self.database, self.server.pgid, "child"),
-                check=self._balance_check(splits, last=attempt == BALANCE_ATTEMPTS),
-            )
-            if isinstance(outcome, LoadResult):
-                result = dataclasses.replace(
-                    outcome,
-                    spread="/".join(map(str, splits[-1])) if splits[-1] else "",
-                    db_connects=await self.sessions() - sessions_before,
-                )
-                break
-            self.say(f"{name}: the connections landed {outcome} on the workers; starting the run again")
-            await asyncio.sleep(0.5)
-        self.say(_summary(result))
-        return result
+    def get_constants(self, tokens: dict[uuid.UUID, str]) -> dict[str, LuaValue]:
+        return {
+            "PATHS": [f"/v1/bookings/{b}" for b, _ in self.pairs],
+            "TOKENS": [tokens[uuid.UUID(u)] for _, u in self.pairs],
+        }
 
-    def _balance_check(self, splits: list[list[int]], *, last: bool) -> BalanceCheck:
-        async def check() -> str | None:
-            split = await self.server.connection_split(self.config.connections)
-            splits.append(split)
-            fair = self.config.connections // (2 * self.config.workers)
-            if not split or min(split) >= fair or last:
-                return None
-            return "/".join(map(str, split))
-
-        return check
+    def create_constants(self, people: People) -> dict[str, LuaValue]:
+        return {
+            "PROVIDERS": self.providers,
+            "TOKENS": [a.token for a in people.creates],
+            "BASE": int(self.create_base.timestamp()),
+            "SLOT_SECONDS": int(CREATE_SLOT.total_seconds()),
+        }
 
 
-def _summary(result: LoadResult) -> str:
-    errors = f"{result.errors} errors ({result.error_detail})" if result.errors else "0 errors"
-    cpu = f"; cores: {result.cpu.describe()}" if result.cpu else ""
-    cpu += f" [{result.cpu.other_top}]" if result.cpu and result.cpu.other > 0.1 and result.cpu.other_top else ""
-    cpu += f"; connections per worker {result.spread}" if result.spread else ""
-    cpu += f"; {result.db_connects} new database connections" if result.db_connects is not None else ""
-    return (
-        f"{result.name}: {result.rps:,.0f} req/s, p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms, {errors}{cpu}"
-    )
+class Bench:
+    def __init__(self, config: BenchConfig, say: Progress) -> None:
+        self.config = config
+        self.say = say
+        self.facts = Facts()
+        self.redis = RedisServer()
+        self.servers: dict[str, ServerProcess] = {}
+        self.conn: asyncpg.Connection | None = None
+        self.ranges = IndexRanges(config.providers)
 
+    async def run(self) -> int:
+        RESULTS_DIR.mkdir(exist_ok=True)
+        wrk = ensure_wrk()
+        self.facts.idle_load = await background_load()
+        self.say(f"before starting: {self.facts.idle_load:.2f} of {os.cpu_count()} cores busy with other work")
+        db = await BenchDatabase.create(self.config.pg_admin_url)
+        self.say(f"created database {db.name}")
+        try:
+            return await self._measure(db, wrk)
+        finally:
+            await self._stop_servers()
+            await self.redis.stop()
+            if self.conn is not None:
+                await self.conn.close()
+            await db.release(keep=self.config.keep_db, say=self.say)
 
-def _git_commit() -> str:
-    done = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_DIR, capture_output=True, text=True, check=False
-    )
-    return done.stdout.strip() or "unknown"
-
-
-async def run(config: BenchConfig) -> int:
-    say = Progress()
-    RESULTS_DIR.mkdir(exist_ok=True)
-    wrk = ensure_wrk()
-    facts = Facts(idle_load=await background_load())
-    say(f"before starting: {facts.idle_load:.2f} of {os.cpu_count()} cores busy with other work")
-    db = await BenchDatabase.create(config.pg_admin_url)
-    say(f"created database {db.name}")
-    server: ServiceProcess | None = None
-    conn: asyncpg.Connection | None = None
-    try:
+    async def _start(self, db: BenchDatabase) -> None:
         await asyncio.to_thread(db.migrate)
-        say("migrated (uv run bookings migrate)")
-        server = ServiceProcess(db.url, config.workers, RESULTS_DIR / "server.log")
-        await server.start()
-        say(f"service up at {server.url} ({config.workers} workers, BOOKINGS_LOG_LEVEL=WARNING)")
+        await self.redis.start()
+        self.say(f"migrated (uv run bookings migrate); private redis-server {self.redis.version} on {self.redis.port}")
+        workers = self.config.workers
+        ours = ServiceProcess(db.url, workers, RESULTS_DIR / "server.log", redis_url=self.redis.url)
+        plain = PlainProcess(db.url, workers, RESULTS_DIR / "plain.log", jwt_secret=ours.jwt_secret)
+        self.servers = {"ours": ours, "plain": plain}
+        for server in self.servers.values():  # one after the other: starting workers is CPU-heavy
+            await server.start()
+        self.say(f"service up at {ours.url} ({workers} workers, default settings, Redis); plain up at {plain.url}")
+        for label, server in self.servers.items():
+            if restarts := server.worker_restarts():
+                self.say(f"{label}: uvicorn replaced {restarts} workers while starting (see {server.log_path.name})")
 
-        list_emails = [f"bench-list-{k}@example.com" for k in range(config.list_users)]
-        create_emails = [f"bench-create-{k}@example.com" for k in range(config.create_users)]
-        accounts = await register_and_login(server.url, list_emails + create_emails)
-        list_accounts, create_accounts = accounts[: config.list_users], accounts[config.list_users :]
-        list_ids = [a.user_id for a in list_accounts]
-        say(f"registered and logged in {len(accounts)} users through the API (argon2id)")
+    async def _stop_servers(self) -> None:
+        await asyncio.gather(*(server.stop() for server in self.servers.values()))
 
-        conn = await db.connect()
-        password_hash = await conn.fetchval("SELECT password_hash FROM users WHERE email = $1", list_emails[0])
+    async def _people(self) -> People:
+        cfg = self.config
+        emails = [f"bench-list-{k}@example.com" for k in range(cfg.list_users)]
+        emails += [f"bench-create-{k}@example.com" for k in range(cfg.create_users)]
+        accounts = await register_and_login(self.servers["ours"].url, emails)
+        self.say(f"registered and logged in {len(accounts)} users through the API (argon2id)")
+        return People(accounts[: cfg.list_users], accounts[cfg.list_users :])
+
+    async def _load_small(self, conn: asyncpg.Connection, people: People) -> tuple[datetime, HistoryPlan]:
+        cfg, facts = self.config, self.facts
+        password_hash = await conn.fetchval("SELECT password_hash FROM users WHERE email = $1", people.lists[0].email)
         now = datetime.now(UTC)
-        plan = HistoryPlan.for_config(config, now)
-        await dataset.load_people(conn, config, password_hash)
-        await dataset.load_small_history(conn, config, plan, list_ids)
-        await dataset.load_upcoming(conn, config, now, list_ids)
+        plan = HistoryPlan.for_config(cfg, now)
+        await dataset.load_people(conn, cfg, password_hash)
+        await dataset.load_small_history(conn, cfg, plan, people.list_ids)
+        await dataset.load_upcoming(conn, cfg, now, people.list_ids)
         await conn.execute("ANALYZE")
         facts.small_rows = await dataset.count_bookings(conn)
-        facts.small_profile = await dataset.user_profile(conn, list_ids[0])
-        facts.sql_small = await dataset.time_upcoming(conn, list_ids)
-        say(
+        facts.small_profile = await dataset.user_profile(conn, people.list_ids[0])
+        facts.sql_small = await dataset.time_upcoming(conn, people.list_ids)
+        self.say(
             f"small table: {facts.small_rows:,} bookings; each list user has {facts.small_profile[0]:,} past and "
             f"{facts.small_profile[1]} upcoming"
         )
+        return now, plan
 
-        with tempfile.TemporaryDirectory(prefix="bookings-bench-") as scripts:
-            http = HttpRunner(wrk, server, db.name, config, Path(scripts), say, functools.partial(_sessions, conn))
-            list_constants: dict[str, LuaValue] = {"PATH": LIST_PATH, "TOKENS": [a.token for a in list_accounts]}
-            await check_request(server.url, "GET", LIST_PATH, list_accounts[0].token, 200)
-            list_small = await http.scenario("list upcoming @10k", "list", list_constants)
-
-            say(f"loading {config.bookings - facts.small_rows:,} more bookings (set-based SQL)")
-            await dataset.load_bulk_history(db.url, config, plan, list_ids)
-            say("loaded; VACUUM ANALYZE and CHECKPOINT")
-            await conn.execute("VACUUM ANALYZE")
-            await conn.execute("CHECKPOINT")
-            facts.big_rows = await dataset.count_bookings(conn)
-            facts.big_profile = await dataset.user_profile(conn, list_ids[0])
-            facts.sql_big = await dataset.time_upcoming(conn, list_ids)
-            say(
-                f"big table: {facts.big_rows:,} bookings; each list user has {facts.big_profile[0]:,} past and "
-                f"{facts.big_profile[1]} upcoming"
-            )
-            explain = await dataset.explain_upcoming(conn, list_ids[0])
-            print(f"\nEXPLAIN (ANALYZE, BUFFERS) at {facts.big_rows:,} rows, one list user:")
-            print(explain + "\n", flush=True)
-
-            tokens = {a.user_id: a.token for a in list_accounts}
-            pairs = await dataset.owned_bookings(conn, list_ids, GET_TARGETS)
-            providers = await dataset.provider_ids(conn, config)
-            create_base = int((now.replace(minute=0, second=0, microsecond=0)).timestamp()) + CREATE_BASE_DAYS * 86400
-            await check_request(server.url, "GET", f"/v1/bookings/{pairs[0][0]}", tokens[uuid.UUID(pairs[0][1])], 200)
-            await _check_create(server.url, create_accounts[0], providers[0], create_base)
-
-            bare = await http.scenario("bare GET /health/live", "bare", {"PATH": "/health/live"})
-            get = await http.scenario(
-                "get GET /v1/bookings/{id}",
-                "get",
-                {"PATHS": [f"/v1/bookings/{b}" for b, _ in pairs], "TOKENS": [tokens[uuid.UUID(u)] for _, u in pairs]},
-            )
-            list_big = await http.scenario("list upcoming @1M", "list", list_constants)
-            create = await http.scenario(
-                "create POST /v1/bookings",
-                "create",
-                {
-                    "PROVIDERS": providers,
-                    "TOKENS": [a.token for a in create_accounts],
-                    "BASE": create_base,
-                    "SLOT_SECONDS": int(CREATE_SLOT.total_seconds()),
-                },
-            )
-
-        await server.stop()
-        say("service stopped; asyncpg baselines")
-        pg_get, pg_list, pg_create = await _asyncpg_baselines(
-            db, config, pairs, list_ids, [a.user_id for a in create_accounts], providers, now, say
+    async def _load_big(self, db: BenchDatabase, conn: asyncpg.Connection, plan: HistoryPlan, people: People) -> None:
+        """The bulk load, then the facts at the full size."""
+        facts = self.facts
+        self.say(f"loading {self.config.bookings - facts.small_rows:,} more bookings (set-based SQL)")
+        await dataset.load_bulk_history(db.url, self.config, plan, people.list_ids)
+        self.say("loaded; VACUUM ANALYZE and CHECKPOINT")
+        await conn.execute("VACUUM ANALYZE")
+        await conn.execute("CHECKPOINT")
+        facts.big_rows = await dataset.count_bookings(conn)
+        facts.big_profile = await dataset.user_profile(conn, people.list_ids[0])
+        facts.sql_big = await dataset.time_upcoming(conn, people.list_ids)
+        self.say(
+            f"big table: {facts.big_rows:,} bookings; each list user has {facts.big_profile[0]:,} past and "
+            f"{facts.big_profile[1]} upcoming"
         )
 
-        rows = [
-            Row("bare      GET /health/live", bare),
-            Row("create    POST /v1/bookings", create, pg_create, bare),
-            Row("get       GET /v1/bookings/{id}", get, pg_get, bare),
-            Row("list      upcoming, 1M rows", list_big, pg_list, bare),
-            Row("list      upcoming, 10k rows", list_small, None, bare),
-            Row("asyncpg   INSERT", pg_create),
-            Row("asyncpg   SELECT by id", pg_get),
-            Row("asyncpg   upcoming SELECT (+count)", pg_list),
-        ]
-        facts.postgres = await conn.fetchval("SHOW server_version")
-        facts.commit = _git_commit()
-        report = compose(config, facts, rows, targets(list_big, list_small, create))
+    async def _explain(self, conn: asyncpg.Connection, people: People, work: Workload) -> str:
+        """EXPLAIN of the upcoming page and count at the full size, and of the plain baseline's overlap check for a
+        free slot of one provider (which reads that provider's earlier bookings); printed and returned."""
+        explain = await dataset.explain_upcoming(conn, people.list_ids[0])
+        start = work.create_base - timedelta(hours=3)
+        overlap = await dataset.explain_overlap(conn, work.providers[0], start, OVERLAP_SQL)
+        explain += f"\n\n-- the plain baseline's overlap check (bench/plain_app.py), one provider\n{overlap}"
+        print(f"\nEXPLAIN (ANALYZE, BUFFERS) at {self.facts.big_rows:,} rows:\n{explain}\n", flush=True)
+        return explain
+
+    async def _workload(self, conn: asyncpg.Connection, now: datetime, people: People) -> Workload:
+        """The get and create requests, each tried once on both servers."""
+        pairs = await dataset.owned_bookings(conn, people.list_ids, GET_TARGETS)
+        providers = await dataset.provider_ids(conn, self.config)
+        base = now.replace(minute=0, second=0, microsecond=0) + timedelta(days=CREATE_BASE_DAYS)
+        tokens = {a.user_id: a.token for a in people.lists}
+        booking, owner = pairs[0]
+        for k, server in enumerate(self.servers.values(), start=1):
+            await check_request(server.url, "GET", f"/v1/bookings/{booking}", tokens[uuid.UUID(owner)], 200)
+            # An hour apart before the first slot of the scenarios: slots no run uses.
+            await check_create(server.url, people.creates[0], providers[0], base - k * timedelta(hours=1), CREATE_SLOT)
+        urls = (self.servers["ours"].url, self.servers["plain"].url)
+        paths = {"a booking": f"/v1/bookings/{booking}", "an upcoming page": LIST_PATH}
+        self.facts.same_json = await same_json(urls, paths, tokens[uuid.UUID(owner)])
+        self.say(f"plain: {self.facts.same_json}")
+        return Workload(pairs, providers, base)
+
+    async def _measure(self, db: BenchDatabase, wrk: str) -> int:
+        await self._start(db)
+        people = await self._people()
+        conn = self.conn = await db.connect()
+        now, plan = await self._load_small(conn, people)
+        with tempfile.TemporaryDirectory(prefix="bookings-bench-") as scripts:
+            http = HttpRunner(
+                wrk,
+                db.name,
+                self.config,
+                Path(scripts),
+                self.say,
+                functools.partial(_sessions, conn),
+                self.ranges,
+                self.redis.pid,
+            )
+            list_constants: dict[str, LuaValue] = {"PATH": LIST_PATH, "TOKENS": [a.token for a in people.lists]}
+            for server in self.servers.values():
+                await check_request(server.url, "GET", LIST_PATH, people.lists[0].token, 200)
+            list_small = await http.interleaved(self.servers, "list upcoming @10k", "list", list_constants)
+            await self._load_big(db, conn, plan, people)
+            work = await self._workload(conn, now, people)
+            explain = await self._explain(conn, people, work)
+            bare = await http.interleaved(self.servers, "bare GET /health/live", "bare", {"PATH": "/health/live"})
+            tokens = {a.user_id: a.token for a in people.lists}
+            get = await http.interleaved(self.servers, "get", "get", work.get_constants(tokens))
+            list_big = await http.interleaved(self.servers, "list upcoming @1M", "list", list_constants)
+            create = await http.interleaved(self.servers, "create", "create", work.create_constants(people))
+        self.facts.restarts = {label: server.worker_restarts() for label, server in self.servers.items()}
+        await self._stop_servers()
+        self.say("servers stopped; asyncpg baselines")
+        pg_get, pg_list, pg_create = await self._asyncpg(db, people, work, now)
+        http_runs = {"bare": bare, "create": create, "get": get, "list_big": list_big, "list_small": list_small}
+        return await self._report(http_runs, (pg_create, pg_get, pg_list), explain)
+
+    async def _asyncpg(
+        self, db: BenchDatabase, people: People, work: Workload, now: datetime
+    ) -> tuple[Series, Series, Series]:
+        cfg = self.config
+        get_pairs = [(uuid.UUID(b), uuid.UUID(u)) for b, u in work.pairs]
+        providers = [uuid.UUID(p) for p in work.providers]
+        create_ids = [a.user_id for a in people.creates]
+        results = await baseline.run_all(
+            db.url,
+            db.name,
+            concurrency=cfg.connections,
+            warmup_s=cfg.warmup_s,
+            seconds=cfg.duration_s,
+            operations=(
+                ("asyncpg SELECT by id", baseline.get_op(get_pairs)),
+                ("asyncpg upcoming SELECT (+count)", baseline.list_op(people.list_ids)),
+                ("asyncpg INSERT", baseline.create_op(create_ids, providers, work.create_base, CREATE_SLOT)),
+            ),
+            offsets=lambda: (self.ranges.take(cfg.warmup_s), self.ranges.take(cfg.duration_s)),
+            say=self.say,
+        )
+        get, listing, create = (Series((r,)) for r in results)
+        return get, listing, create
+
+    async def _report(self, runs: dict[str, dict[str, Series]], pg: tuple[Series, Series, Series], explain: str) -> int:
+        rows = table_rows(runs, pg)
+        best = {name: (series["ours"].best, series["plain"].best) for name, series in runs.items()}
+        assert self.conn is not None
+        self.facts.postgres = await self.conn.fetchval("SHOW server_version")
+        self.facts.redis = self.redis.version
+        self.facts.commit = git_commit()
+        pairs = {"create": best["create"], "get": best["get"], "list upcoming @1M": best["list_big"]}
+        report = compose(self.config, self.facts, rows, targets(pairs, best["list_big"][0], best["list_small"][0]))
         print("\n" + report)
-        elapsed = say.elapsed
+        elapsed = self.say.elapsed
         (RESULTS_DIR / "latest.txt").write_text(
             f"{report}\nrun time: {elapsed:.0f} s\n\n"
-            f"EXPLAIN (ANALYZE, BUFFERS) at {facts.big_rows:,} rows:\n{explain}\n"
+            f"EXPLAIN (ANALYZE, BUFFERS) at {self.facts.big_rows:,} rows:\n{explain}\n"
         )
-        say(f"done in {elapsed:.0f} s; saved to {RESULTS_DIR / 'latest.txt'}")
-        errors = sum(row.result.errors for row in rows)
+        self.say(f"done in {elapsed:.0f} s; saved to {RESULTS_DIR / 'latest.txt'}")
+        errors = sum(row.series.errors for row in rows)
         if errors:
-            print(f"INVALID RUN: {errors} errors (non-2xx or failed queries); the figures above do not count")
+            print(
+                f"INVALID RUN: {errors} errors (non-2xx or failed queries) in any run; the figures above do not count"
+            )
             return 1
         return 0
-    finally:
-        if server is not None:
-            await server.stop()
-        if conn is not None:
-            await conn.close()
-        await db.release(keep=config.keep_db, say=say)
+
+
+def table_rows(runs: dict[str, dict[str, Series]], pg: tuple[Series, Series, Series]) -> list[Row]:
+    """The table: each HTTP scenario on ours (with its ratio to plain) then on plain, then the asyncpg baselines."""
+    pg_create, pg_get, pg_list = pg
+    scenarios = (
+        ("bare      GET /health/live", "bare", None),
+        ("create    POST /v1/bookings", "create", pg_create),
+        ("get       GET /v1/bookings/{id}", "get", pg_get),
+        ("list      upcoming, 1M rows", "list_big", pg_list),
+        ("list      upcoming, 10k rows", "list_small", None),
+    )
+    rows: list[Row] = []
+    for label, name, asyncpg_series in scenarios:
+        ours, plain = runs[name]["ours"], runs[name]["plain"]
+        floor = asyncpg_series.best if asyncpg_series else None
+        bare = runs["bare"] if name != "bare" else None
+        rows.append(Row(label, "ours", ours, plain.best, floor, bare["ours"].best if bare else None))
+        rows.append(Row(label, "plain", plain, None, floor, bare["plain"].best if bare else None))
+    rows.append(Row("asyncpg   INSERT", "asyncpg", pg_create))
+    rows.append(Row("asyncpg   SELECT by id", "asyncpg", pg_get))
+    rows.append(Row("asyncpg   upcoming SELECT (+count)", "asyncpg", pg_list))
+    return rows
 
 
 async def _sessions(conn: asyncpg.Connection) -> int:
@@ -255,60 +294,10 @@ async def _sessions(conn: asyncpg.Connection) -> int:
     return int(await conn.fetchval("SELECT sessions FROM pg_stat_database WHERE datname = current_database()"))
 
 
-async def _check_create(url: str, account: Account, provider: str, create_base: int) -> None:
-    """One booking an hour before the first slot the create scenario uses: proves the body and the token."""
-    start = datetime.fromtimestamp(create_base, UTC) - timedelta(hours=1)
-    body = {
-        "providerId": provider,
-        "startTime": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "endTime": (start + CREATE_SLOT).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-    await check_request(url, "POST", "/v1/bookings", account.token, 201, body)
-
-
-async def _asyncpg_baselines(
-    db: BenchDatabase,
-    config: BenchConfig,
-    pairs: list[tuple[str, str]],
-    list_ids: list[uuid.UUID],
-    create_ids: list[uuid.UUID],
-    providers: list[str],
-    now: datetime,
-    say: Progress,
-) -> tuple[LoadResult, LoadResult, LoadResult]:
-    pool = await asyncpg.create_pool(db.url, min_size=config.connections, max_size=config.connections)
-    assert pool is not None
-    try:
-        get_pairs = [(uuid.UUID(b), uuid.UUID(u)) for b, u in pairs]
-        base = now.replace(minute=0, second=0, microsecond=0) + timedelta(days=ASYNCPG_BASE_DAYS)
-        operations = (
-            ("asyncpg SELECT by id", baseline.get_op(get_pairs)),
-            ("asyncpg upcoming SELECT (+count)", baseline.list_op(list_ids)),
-            ("asyncpg INSERT", baseline.create_op(create_ids, [uuid.UUID(p) for p in providers], base, CREATE_SLOT)),
-        )
-        results: list[LoadResult] = []
-        for name, op in operations:
-            result = await baseline.measure(
-                pool,
-                op,
-                name=name,
-                database=db.name,
-                concurrency=config.connections,
-                warmup_s=config.warmup_s,
-                seconds=config.duration_s,
-                span=RUN_SPAN,
-            )
-            say(_summary(result))
-            results.append(result)
-        return results[0], results[1], results[2]
-    finally:
-        await pool.close()
-
-
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
     try:
-        return asyncio.run(run(config))
+        return asyncio.run(Bench(config, Progress()).run())
     except WrkError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2

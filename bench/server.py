@@ -1,4 +1,5 @@
-"""The service under test: ``uv run bookings serve --workers 2`` on a free loopback port, and its accounts."""
+"""The servers under test on free loopback ports: the service (``uv run bookings serve --workers 2``) and the plain
+baseline (``uv run uvicorn bench.plain_app:app --workers 2``); the service's accounts."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -26,7 +28,10 @@ from bench.dataset import bookings_command
 STARTUP_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
 PASSWORD = "Bench-Pass-9!"
+JWT_KID = "bench"  # BOOKINGS_JWT_KEYS=bench:<secret>
+_PRIVATE_PREFIXES = ("BOOKINGS_", "PLAIN_")  # the calling shell's settings are not passed on
 _PID = re.compile(r"pid=(\d+)")
+_RESTARTED = re.compile(rb"Child process \[\d+\] died")
 
 
 def free_port() -> int:
@@ -36,32 +41,21 @@ def free_port() -> int:
         return port
 
 
-class ServiceProcess:
-    """One ``bookings serve`` process tree, in its own session so that it can be stopped as a group."""
+class ServerProcess:
+    """One HTTP server's process tree (``uv run ...``), in its own session so that it can be stopped as a group,
+    with its output in a log file. Subclasses say what to run (``command``) and with which environment."""
 
-    def __init__(self, database_url: str, workers: int, log_path: Path) -> None:
+    ready_path = "/health/ready"
+
+    def __init__(self, workers: int, log_path: Path) -> None:
         self.port = free_port()
         self.workers = workers
         self.log_path = log_path
-        self._metrics_dir = tempfile.mkdtemp(prefix="bookings-bench-metrics-")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BOOKINGS_")}
-        env.update(
-            {
-                "BOOKINGS_DATABASE_URL": database_url,
-                "BOOKINGS_JWT_KEYS": f"bench:{secrets.token_urlsafe(36)}",  # 48 characters
-                "BOOKINGS_LOG_LEVEL": "WARNING",  # INFO writes one JSON line per request
-                "BOOKINGS_ACCESS_TOKEN_TTL_SECONDS": "3600",  # outlives the whole run
-                "PROMETHEUS_MULTIPROC_DIR": self._metrics_dir,
-                # Limits far above the load: every request is counted (that cost is measured), none refused.
-                "BOOKINGS_RATE_LIMIT_LOGIN": "1000000/minute",
-                "BOOKINGS_RATE_LIMIT_LOGIN_PER_ADDRESS": "1000000/minute",
-                "BOOKINGS_RATE_LIMIT_REGISTER": "1000000/minute",
-                "BOOKINGS_RATE_LIMIT_BOOKINGS": "1000000/minute",
-            }
-        )
-        self._env = env
+        self._env: dict[str, str] = {k: v for k, v in os.environ.items() if not k.startswith(_PRIVATE_PREFIXES)}
         self._process: asyncio.subprocess.Process | None = None
         self._log: IO[bytes] | None = None
+        self._scanned = 0  # bytes of the log read by worker_restarts
+        self._restarts = 0
 
     @property
     def url(self) -> str:
@@ -72,11 +66,18 @@ class ServiceProcess:
         assert self._process is not None
         return self._process.pid  # start_new_session: the group id is the leader's pid
 
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
     async def start(self) -> None:
-        command = [*bookings_command("serve"), "--port", str(self.port), "--workers", str(self.workers)]
         self._log = self.log_path.open("wb")
         self._process = await asyncio.create_subprocess_exec(
-            *command, env=self._env, cwd=PROJECT_DIR, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+            *self.command(),
+            env=self._env,
+            cwd=PROJECT_DIR,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         await self._wait_ready()
 
@@ -88,12 +89,14 @@ class ServiceProcess:
                 if self._process.returncode is not None:
                     raise RuntimeError(f"the server exited early; see {self.log_path}")
                 try:
-                    if (await client.get(f"{self.url}/health/ready")).status_code == 200:
+                    if (await client.get(f"{self.url}{self.ready_path}")).status_code == 200:
                         return
                 except httpx.TransportError:
                     pass
                 await asyncio.sleep(0.2)
-        raise RuntimeError(f"the server was not ready within {STARTUP_TIMEOUT_S:.0f} s; see {self.log_path}")
+        restarts = self.worker_restarts()
+        why = f" (uvicorn replaced {restarts} workers that did not answer its health ping in time)" if restarts else ""
+        raise RuntimeError(f"the server was not ready within {STARTUP_TIMEOUT_S:.0f} s{why}; see {self.log_path}")
 
     async def connection_split(self, expected: int, timeout_s: float = 3.0) -> list[int]:
         """Established client connections per worker process, busiest first, once ``expected`` are up.
@@ -122,6 +125,38 @@ class ServiceProcess:
                 return counts + [0] * (self.workers - len(counts))
             await asyncio.sleep(0.1)
 
+    async def live_workers(self) -> int | None:
+        """Worker processes holding the listening socket now (its other holder is uvicorn's supervisor); None if
+        ``ss`` is not installed."""
+        if shutil.which("ss") is None:
+            return None
+        process = await asyncio.create_subprocess_exec(
+            "ss",
+            "-H",
+            "-ltnp",
+            f"( sport = :{self.port} )",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        out, _ = await process.communicate()
+        holders = set(_PID.findall(out.decode()))
+        return max(0, len(holders) - 1)
+
+    def worker_restarts(self) -> int:
+        """Workers uvicorn's supervisor has replaced so far: it kills a worker that does not answer its health ping
+        within 5 s (``Child process [pid] died`` in the log), including one still starting up. Reads only what the
+        log gained since the last call (at INFO the service's log grows by a line per request)."""
+        try:
+            with self.log_path.open("rb") as log:
+                log.seek(self._scanned)
+                fresh = log.read()
+        except OSError:
+            return self._restarts
+        complete = fresh.rfind(b"\n") + 1  # a line still being written is read next time
+        self._restarts += len(_RESTARTED.findall(fresh, 0, complete))
+        self._scanned += complete
+        return self._restarts
+
     async def stop(self) -> None:
         process = self._process
         if process is not None:
@@ -137,7 +172,57 @@ class ServiceProcess:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+
+class ServiceProcess(ServerProcess):
+    """``uv run bookings serve --workers N`` at the service's defaults (log level INFO: one JSON access-log line per
+    request), with a signing key the bench knows and, given ``redis_url``, distributed mode with Redis."""
+
+    def __init__(
+        self, database_url: str, workers: int, log_path: Path, *, redis_url: str | None = None, jwt_secret: str = ""
+    ) -> None:
+        super().__init__(workers, log_path)
+        self.jwt_secret = jwt_secret or secrets.token_urlsafe(36)  # 48 characters
+        self._metrics_dir = tempfile.mkdtemp(prefix="bookings-bench-metrics-")
+        self._env.update(
+            {
+                "BOOKINGS_DATABASE_URL": database_url,
+                "BOOKINGS_JWT_KEYS": f"{JWT_KID}:{self.jwt_secret}",
+                "BOOKINGS_ACCESS_TOKEN_TTL_SECONDS": "3600",  # outlives the whole run
+                "PROMETHEUS_MULTIPROC_DIR": self._metrics_dir,
+                # Limits far above the load: every request is counted (that cost is measured), none refused.
+                "BOOKINGS_RATE_LIMIT_LOGIN": "1000000/minute",
+                "BOOKINGS_RATE_LIMIT_LOGIN_PER_ADDRESS": "1000000/minute",
+                "BOOKINGS_RATE_LIMIT_REGISTER": "1000000/minute",
+                "BOOKINGS_RATE_LIMIT_BOOKINGS": "1000000/minute",
+            }
+        )
+        if redis_url:
+            self._env["BOOKINGS_REDIS_URL"] = redis_url
+
+    def command(self) -> list[str]:
+        return [*bookings_command("serve"), "--port", str(self.port), "--workers", str(self.workers)]
+
+    async def stop(self) -> None:
+        await super().stop()
         shutil.rmtree(self._metrics_dir, ignore_errors=True)
+
+
+class PlainProcess(ServerProcess):
+    """The plain baseline (``bench/plain_app.py``): ``uv run uvicorn bench.plain_app:app --workers N``, uvicorn's
+    defaults otherwise (access log on), verifying the tokens signed with ``jwt_secret``."""
+
+    ready_path = "/health/live"
+
+    def __init__(self, database_url: str, workers: int, log_path: Path, *, jwt_secret: str) -> None:
+        super().__init__(workers, log_path)
+        self._env.update({"PLAIN_DATABASE_URL": database_url, "PLAIN_JWT_SECRET": jwt_secret, "PLAIN_JWT_KID": JWT_KID})
+
+    def command(self) -> list[str]:
+        app = ["bench.plain_app:app", "--workers", str(self.workers), "--host", "127.0.0.1", "--port", str(self.port)]
+        if shutil.which("uv"):
+            return ["uv", "run", "--frozen", "uvicorn", *app]
+        return [sys.executable, "-m", "uvicorn", *app]
 
 
 async def _reap_group(pgid: int) -> None:
