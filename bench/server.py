@@ -34,6 +34,15 @@ _PID = re.compile(r"pid=(\d+)")
 _RESTARTED = re.compile(rb"Child process \[\d+\] died")
 
 
+async def _ss(*args: str) -> str:
+    """What ``ss -H <args>`` prints (sockets, with the processes holding them for ``-p``)."""
+    process = await asyncio.create_subprocess_exec(
+        "ss", "-H", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
+    )
+    out, _ = await process.communicate()
+    return out.decode()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -108,18 +117,8 @@ class ServerProcess:
             return []
         deadline = time.monotonic() + timeout_s
         while True:
-            process = await asyncio.create_subprocess_exec(
-                "ss",
-                "-H",
-                "-tnp",
-                "state",
-                "established",
-                f"( sport = :{self.port} )",
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.DEVNULL,
-            )
-            out, _ = await process.communicate()
-            owners = [m.group(1) for line in out.decode().splitlines() if (m := _PID.search(line))]
+            out = await _ss("-tnp", "state", "established", f"( sport = :{self.port} )")
+            owners = [m.group(1) for line in out.splitlines() if (m := _PID.search(line))]
             counts = sorted(Counter(owners).values(), reverse=True)
             if sum(counts) >= expected or time.monotonic() > deadline:
                 return counts + [0] * (self.workers - len(counts))
@@ -130,16 +129,7 @@ class ServerProcess:
         ``ss`` is not installed."""
         if shutil.which("ss") is None:
             return None
-        process = await asyncio.create_subprocess_exec(
-            "ss",
-            "-H",
-            "-ltnp",
-            f"( sport = :{self.port} )",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        out, _ = await process.communicate()
-        holders = set(_PID.findall(out.decode()))
+        holders = set(_PID.findall(await _ss("-ltnp", f"( sport = :{self.port} )")))
         return max(0, len(holders) - 1)
 
     def worker_restarts(self) -> int:
