@@ -12,12 +12,12 @@ from bookings.bookings import service
 from bookings.bookings.dependencies import Bookings
 from bookings.bookings.schemas import BookingCreate, BookingOut, BookingPatch, BookingWindow, CancelIn
 from bookings.bookings.service import BookingNotFound
+from bookings.bookings.store import slot_taken, unknown_provider
 from bookings.db import WriteSession
 from bookings.errors import (
     Conflict,
     InvalidInput,
     NotPermitted,
-    SlotTaken,
     problem_responses,
     rate_limited_responses,
 )
@@ -31,7 +31,7 @@ BookingId = Annotated[uuid.UUID, Path(alias="bookingId", description="The bookin
 
 # What changing an existing booking can answer besides success.
 CHANGE_STATUSES = (400, 401, 403, 404, 409, 413, 422, 503)
-SLOT_TAKEN = SlotTaken("The provider already has a booking that overlaps this time.")
+SLOT_TAKEN = slot_taken()
 NOT_VISIBLE = BookingNotFound(service.NOT_VISIBLE)
 LOCATION = {"Location": {"description": "The new booking's URL.", "schema": {"type": "string"}}}
 
@@ -56,7 +56,7 @@ LOCATION = {"Location": {"description": "The new booking's URL.", "schema": {"ty
             NotPermitted("Only accounts with the `user` role can make bookings."),
             SLOT_TAKEN,
             InvalidInput.on("startTime", "The booking must start in the future.", "start_in_past"),
-            InvalidInput.on("providerId", "No provider has this id.", "unknown_provider"),
+            unknown_provider(),
         ],
     ),
 )

@@ -15,11 +15,10 @@ from bookings.bookings.cache import ADMINS, ReadCache
 from bookings.bookings.models import Booking, BookingStatus
 from bookings.bookings.reminders import Reminders
 from bookings.bookings.schemas import BookingCreate, BookingOut, BookingPatch, BookingWindow
-from bookings.bookings.store import CONFLICT_SQLSTATES, BookingStore, ListQuery, NewBooking
-from bookings.bookings.store_sqlite import OVERLAP_TRIGGER_MESSAGE
+from bookings.bookings.store import BookingStore, ListQuery, NewBooking, is_overlap, slot_taken
 from bookings.config import Settings
 from bookings.db import after_commit
-from bookings.errors import Conflict, InvalidInput, NotFound, NotPermitted, SlotTaken
+from bookings.errors import Conflict, InvalidInput, NotFound, NotPermitted
 from bookings.events.outbox import Outbox
 from bookings.events.schemas import EventType
 from bookings.kit.pagination import Page, PageRequest
@@ -34,10 +33,6 @@ class BookingNotFound(NotFound):
 
 NOT_VISIBLE = "No booking with this id is visible to you."
 PAGE = TypeAdapter(Page[BookingOut])
-
-
-def _is_overlap(exc: DBAPIError) -> bool:
-    return getattr(exc.orig, "sqlstate", None) in CONFLICT_SQLSTATES or OVERLAP_TRIGGER_MESSAGE in str(exc.orig)
 
 
 class BookingService:
@@ -205,6 +200,6 @@ class BookingService:
         try:
             await session.flush()
         except DBAPIError as exc:
-            if _is_overlap(exc):
-                raise SlotTaken("The provider already has a booking that overlaps this time.") from exc
+            if is_overlap(exc.orig):
+                raise slot_taken() from exc
             raise

@@ -29,8 +29,16 @@ from bookings.kit.pagination import PageRequest
 # PostgreSQL: exclusion_violation, and deadlock_detected, which two inserts of overlapping slots can meet while
 # each waits to see whether the other commits (the database aborts one of them: the loser of the race).
 CONFLICT_SQLSTATES = frozenset({"23P01", "40P01"})
+OVERLAP_TRIGGER_MESSAGE = "booking_overlap"  # raised by SQLite's overlap trigger (see the initial migration)
 
 SLOT_TAKEN = "The provider already has a booking that overlaps this time."
+
+
+def is_overlap(error: BaseException | None) -> bool:
+    """Whether a driver's error is the database refusing an overlapping booking (either engine)."""
+    if error is None:
+        return False
+    return getattr(error, "sqlstate", None) in CONFLICT_SQLSTATES or OVERLAP_TRIGGER_MESSAGE in str(error)
 
 
 def slot_taken() -> SlotTaken:

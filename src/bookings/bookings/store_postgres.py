@@ -23,10 +23,10 @@ from bookings.bookings.models import BookingStatus
 from bookings.bookings.policy import VisibleBookings
 from bookings.bookings.schemas import BookingOut, BookingWindow
 from bookings.bookings.store import (
-    CONFLICT_SQLSTATES,
     BookingPage,
     ListQuery,
     NewBooking,
+    is_overlap,
     slot_taken,
     unknown_provider,
 )
@@ -173,7 +173,7 @@ class PostgresBookingStore:
         try:
             written = await self._run(lambda conn: conn.fetchval(CREATE, *args))
         except asyncpg.PostgresError as exc:
-            if getattr(exc, "sqlstate", None) in CONFLICT_SQLSTATES:
+            if is_overlap(exc):
                 raise slot_taken() from exc
             raise
         if not written:

@@ -10,15 +10,13 @@ from bookings.bookings import repository
 from bookings.bookings.models import Booking
 from bookings.bookings.policy import VisibleBookings
 from bookings.bookings.schemas import BookingOut
-from bookings.bookings.store import BookingPage, ListQuery, NewBooking, slot_taken, unknown_provider
+from bookings.bookings.store import BookingPage, ListQuery, NewBooking, is_overlap, slot_taken, unknown_provider
 from bookings.db import Database
 from bookings.events.outbox import Outbox
 from bookings.events.schemas import EventType
 from bookings.jobs.queue import JobQueue
 from bookings.users import repository as users
 from bookings.users.models import Role
-
-OVERLAP_TRIGGER_MESSAGE = "booking_overlap"  # raised by the overlap trigger (see the initial migration)
 
 
 class SqliteBookingStore:
@@ -36,7 +34,7 @@ class SqliteBookingStore:
             try:
                 await session.flush()
             except DBAPIError as exc:
-                if OVERLAP_TRIGGER_MESSAGE in str(exc.orig):
+                if is_overlap(exc.orig):
                     raise slot_taken() from exc
                 raise
             self._outbox.record(session, EventType(new.event), new.snapshot, actor_id=new.actor_id, now=new.now)
