@@ -38,7 +38,10 @@ from bookings.jobs.queue import JobQueue
 from bookings.users.models import Role
 
 COLUMNS = "id, user_id, provider_id, start_time, end_time, status, notes, cancel_reason, created_at, updated_at"
-ACQUIRE_TIMEOUT_SECONDS = 10.0
+# As SQLAlchemy's pool (db.py): the pool size and half as many again, and 30 s of waiting for a connection. Racing
+# creates of one slot can queue on each other in the exclusion constraint for seconds (PostgreSQL resolves the
+# waits one deadlock_timeout at a time), and a request must wait for a connection as long as it would for the lock.
+ACQUIRE_TIMEOUT_SECONDS = 30.0
 UNREACHABLE = (
     OSError,
     TimeoutError,
@@ -120,7 +123,7 @@ async def _nothing_to_reset(_connection: asyncpg.Connection) -> None:
 class PostgresBookingStore:
     def __init__(self, settings: Settings, outbox: Outbox, jobs: JobQueue) -> None:
         self._dsn = make_url(settings.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
-        self._pool_size = settings.db_pool_size
+        self._pool_size = settings.db_pool_size + settings.db_pool_size // 2
         self._statement_cache = 0 if settings.pooled else 100
         self._outbox = outbox
         self._jobs = jobs
