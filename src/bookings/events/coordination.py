@@ -6,7 +6,7 @@ Two implementations, chosen once by ``coordinator_from_settings``:
   their commit.
 - ``PostgresCoordinator`` (distributed mode): a dedicated connection holds a session advisory lock (the leader
   is whoever holds it; if its process dies, PostgreSQL frees the lock and a standby takes over) and LISTENs on
-  the channel that a trigger on ``events`` notifies at every commit that wrote events.
+  the channel that writers notify after every commit that wrote events (see ``Notifier``).
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ from typing import Protocol
 
 import psycopg
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookings.config import Settings
-from bookings.kit.signals import CommitSignal, Listener
+from bookings.kit.signals import CommitSignal, Listener, Notifier
 
 log = structlog.get_logger("bookings.relay")
 
@@ -28,8 +27,8 @@ RELAY_LOCK_KEY = 0x626F6F6B  # "book": one advisory lock key for the whole servi
 
 
 class Coordinator(Protocol):
-    def stage(self, session: AsyncSession) -> None:
-        """Arrange for the relay to be woken once ``session`` commits the events it wrote."""
+    def poke(self) -> None:
+        """Wake the relay: events have just committed."""
 
     async def lead(self) -> None:
         """Return once this process is the one relay allowed to publish."""
@@ -46,8 +45,8 @@ class LocalCoordinator:
     def __init__(self) -> None:
         self._signal = CommitSignal()
 
-    def stage(self, session: AsyncSession) -> None:
-        self._signal.stage(session)
+    def poke(self) -> None:
+        self._signal.poke()
 
     async def lead(self) -> None:
         return None
@@ -67,10 +66,11 @@ class PostgresCoordinator:
 
     def __init__(self, database_url: str, *, retry_seconds: float = 1.0) -> None:
         self._listener = Listener(database_url, CHANNEL)
+        self._notifier = Notifier(database_url, CHANNEL)
         self._retry = retry_seconds
 
-    def stage(self, session: AsyncSession) -> None:
-        return None  # the trigger on ``events`` notifies at commit
+    def poke(self) -> None:
+        self._notifier.poke()
 
     async def lead(self) -> None:
         while True:
@@ -99,6 +99,7 @@ class PostgresCoordinator:
         await self._listener.wait(seconds)
 
     async def close(self) -> None:
+        await self._notifier.close()
         await self._listener.close()
 
 

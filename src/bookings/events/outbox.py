@@ -46,10 +46,10 @@ class Outbox:
                 occurred_at=now,
             )
         )
-        self._coordinator.stage(session)
         after_commit(session, self.committed)
 
     def committed(self) -> None:
         """Called once a transaction that recorded events has committed (writers with SQL of their own call it)."""
+        self._coordinator.poke()
         if self._fault_kill_after_commit:  # test-only: die between the commit and the publication
             _kill_self()

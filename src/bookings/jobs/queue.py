@@ -60,11 +60,12 @@ class JobQueue:
                 updated_at=now,
             )
         )
-        self._wakeup.stage(session)
         after_commit(session, lambda: self.scheduled(job.kind))
 
     def scheduled(self, kind: str) -> None:
-        """Count a job that committed (a writer that adds jobs with SQL of its own calls this after its commit)."""
+        """Wake the workers for a job that committed, and count it (a writer that adds jobs with SQL of its own
+        calls this after its commit)."""
+        self._wakeup.poke()
         self._metrics.jobs_scheduled.labels(kind).inc()
 
     async def cancel(self, session: AsyncSession, dedup_key: str, now: datetime) -> None:

@@ -1,8 +1,8 @@
 """How workers learn that a job was added, without polling the table in a tight loop.
 
 ``LocalWakeup`` (embedded mode): the writer sets an in-process event after its commit.
-``PostgresWakeup`` (distributed mode): a trigger on ``jobs`` notifies ``bookings_jobs`` at commit and every
-worker LISTENs. Either way the worker also sleeps no longer than the next job's due time, nor than its poll,
+``PostgresWakeup`` (distributed mode): writers notify ``bookings_jobs`` after their commit (see ``Notifier``)
+and every worker LISTENs. Either way the worker also sleeps no longer than the next job's due time, nor than its poll,
 so a lost signal (a restarted Redis or database connection) only delays a job, never loses it.
 """
 
@@ -13,7 +13,7 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookings.config import Settings
-from bookings.kit.signals import CommitSignal, Listener
+from bookings.kit.signals import CommitSignal, Listener, Notifier
 
 CHANNEL = "bookings_jobs"
 
@@ -21,6 +21,9 @@ CHANNEL = "bookings_jobs"
 class Wakeup(Protocol):
     def stage(self, session: AsyncSession) -> None:
         """Wake the workers once ``session`` commits."""
+
+    def poke(self) -> None:
+        """Wake the workers now: jobs have just committed."""
 
     async def wait(self, seconds: float) -> None:
         """Return when woken, or after ``seconds``."""
@@ -36,14 +39,19 @@ class LocalWakeup(CommitSignal):
 class PostgresWakeup:
     def __init__(self, database_url: str) -> None:
         self._listener = Listener(database_url, CHANNEL)
+        self._notifier = Notifier(database_url, CHANNEL)
 
     def stage(self, session: AsyncSession) -> None:
-        return None  # the trigger on ``jobs`` notifies at commit
+        self._notifier.stage(session)
+
+    def poke(self) -> None:
+        self._notifier.poke()
 
     async def wait(self, seconds: float) -> None:
         await self._listener.wait(seconds)
 
     async def close(self) -> None:
+        await self._notifier.close()
         await self._listener.close()
 
 
