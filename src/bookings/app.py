@@ -22,6 +22,7 @@ from bookings.jobs.endpoints import router as dead_letters_router
 from bookings.kit.time import Clock, utc_now
 from bookings.ops.endpoints import router as metrics_router
 from bookings.ops.health import router as health_router
+from bookings.ops.heap import startup_objects_frozen
 from bookings.ops.logging import configure_logging
 from bookings.ops.middleware import RequestContextMiddleware
 from bookings.users.endpoints import router as users_router
@@ -61,7 +62,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
         if settings.mode is Mode.EMBEDDED:  # distributed mode runs jobs in `bookings worker` processes
             loops.append(parts.worker.run())
         background = [asyncio.create_task(loop) for loop in loops]
-        yield
+        with startup_objects_frozen():
+            yield
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
