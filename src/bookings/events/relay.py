@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import cast
 
 import structlog
-from sqlalchemy import Table, bindparam, delete, func, select, update
+from sqlalchemy import Table, delete, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,6 +36,28 @@ RELAY_NAME = "bus"
 # takes every event of the interval at once (a few transactions per batch, not per booking), for at most this
 # much more latency.
 COALESCE_SECONDS = 0.005
+
+
+_EVENTS = cast(Table, Event.__table__)
+# Numbers up to :batch committed events in one statement, in the order they were written, above the highest id
+# given so far and never below the bookmark (once old events are pruned, ids must still not start over).
+NUMBER = text(
+    """
+WITH todo AS (
+    SELECT seq, row_number() OVER (ORDER BY seq) AS n
+    FROM (SELECT seq FROM events WHERE id IS NULL ORDER BY seq LIMIT :batch) AS unassigned
+), top AS (
+    SELECT max(v) AS id FROM (
+        SELECT max(id) AS v FROM events
+        UNION ALL SELECT published_through FROM relay_state WHERE name = :name
+        UNION ALL SELECT 0
+    ) AS highest
+)
+UPDATE events SET id = (SELECT id FROM top) + todo.n
+FROM todo WHERE events.seq = todo.seq
+RETURNING id, type, data, occurred_at, user_id, provider_id
+"""
+).columns(_EVENTS.c.id, _EVENTS.c.type, _EVENTS.c.data, _EVENTS.c.occurred_at, _EVENTS.c.user_id, _EVENTS.c.provider_id)
 
 
 def _envelope(row: Event) -> Envelope:
@@ -137,38 +159,22 @@ class Relay:
 
     async def _number(self) -> list[Envelope]:
         async with self._db.write_sessions() as session, session.begin():
-            rows = list(
-                await session.execute(
-                    select(Event.seq, Event.type, Event.data, Event.occurred_at, Event.user_id, Event.provider_id)
-                    .where(Event.id.is_(None))
-                    .order_by(Event.seq)
-                    .limit(BATCH)
-                )
+            rows = await session.execute(NUMBER, {"batch": BATCH, "name": RELAY_NAME})
+            numbered = sorted(
+                (
+                    Envelope(
+                        id=row.id,
+                        event=row.type,
+                        data=row.data,
+                        occurred_at=row.occurred_at,
+                        user_id=row.user_id,
+                        provider_id=row.provider_id,
+                    )
+                    for row in rows
+                ),
+                key=lambda event: event.id,
             )
-            if not rows:
-                return []
-            # Never below the bookmark: once old events are pruned, ids must still not start over.
-            highest = select(func.max(Event.id)).scalar_subquery()
-            mark = select(RelayState.published_through).where(RelayState.name == RELAY_NAME).scalar_subquery()
-            found = (await session.execute(select(func.coalesce(highest, 0), func.coalesce(mark, 0)))).one()
-            top = max(found[0], found[1])
-            numbered = [
-                Envelope(
-                    id=top + n,
-                    event=row.type,
-                    data=row.data,
-                    occurred_at=row.occurred_at,
-                    user_id=row.user_id,
-                    provider_id=row.provider_id,
-                )
-                for n, row in enumerate(rows, start=1)
-            ]
-            table = cast(Table, Event.__table__)
-            await session.execute(
-                update(table).where(table.c.seq == bindparam("s")).values(id=bindparam("i")),
-                [{"s": row.seq, "i": event.id} for row, event in zip(rows, numbered, strict=True)],
-            )
-            if self._on_numbered is not None:
+            if numbered and self._on_numbered is not None:
                 await self._on_numbered(session, numbered)  # e.g. webhook deliveries, in this same transaction
             return numbered
 

@@ -52,10 +52,17 @@ class Listener:
         return self._conn
 
     async def wait(self, seconds: float) -> None:
-        """Return at the next notification, or after ``seconds``; a broken connection is dropped, not raised."""
+        """Return at the next notification, or after ``seconds``; a broken connection is dropped, not raised.
+
+        The notifications already queued behind the first are taken with it: one wake-up stands for all of them
+        (each writer's commit sends one), instead of a round of the waiter's loop per notification.
+        """
         try:
-            async for _ in (await self.connection()).notifies(timeout=seconds, stop_after=1):
+            connection = await self.connection()
+            async for _ in connection.notifies(timeout=seconds, stop_after=1):
                 break
+            async for _ in connection.notifies(timeout=0):
+                pass
         except psycopg.Error:
             await self.close()
             await asyncio.sleep(min(seconds, 1.0))
