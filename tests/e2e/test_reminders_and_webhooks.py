@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 import redis
 from standardwebhooks import Webhook
@@ -252,6 +253,75 @@ class TestRemindersSurviveCrashes:
             await asyncio.sleep(1.5)
         reminders = _reminders(ws.events)
         assert [r["data"]["id"] for r in reminders] == [booking["id"]]  # type: ignore[index]
+
+
+class TestRescheduleWhileTheReminderRuns:
+    """A reschedule replaces the booking's live reminder even when a worker holds it, and never answers 500."""
+
+    async def test_reschedules_racing_their_due_reminders_all_succeed(self, distributed: Deployment) -> None:
+        async with httpx.AsyncClient(base_url=distributed.url, timeout=30) as api:
+            users = [await account(api) for _ in range(5)]
+            providers = [await account(api, "provider") for _ in users]
+            admin = await admin_account(api, distributed.db.url, distributed.env["BOOKINGS_JWT_KEYS"])
+            async with EventClient(distributed.url, admin.token) as ws:
+
+                async def keep_moving(user: Account, provider: Account) -> tuple[str, list[int], str]:
+                    """Book, then move the booking 12 times, always inside the lead: each reminder is due at once."""
+                    start, end, _ = _starting_in(-1)
+                    booking = await _book(api, user, provider, start, end)
+                    statuses, last = [], start
+                    for _ in range(12):
+                        moved = datetime.now(UTC) + timedelta(seconds=2)
+                        body = {"startTime": iso(moved), "endTime": iso(moved + timedelta(minutes=30))}
+                        response = await api.patch(f"/v1/bookings/{booking['id']}", json=body, headers=user.headers)
+                        statuses.append(response.status_code)
+                        last = response.json().get("startTime", last)
+                    return booking["id"], statuses, last
+
+                moves = await asyncio.gather(*(keep_moving(u, p) for u, p in zip(users, providers, strict=True)))
+                finals = {booking: last for booking, _, last in moves}
+                await _until(
+                    lambda: {r["data"]["startTime"] for r in _reminders(ws.events)} >= set(finals.values()), 10
+                )
+                await asyncio.sleep(1.0)
+        assert [s for _, statuses, _ in moves for s in statuses] == [200] * 60
+        reminders = _reminders(ws.events)
+        for booking, last in finals.items():
+            times = [r["data"]["startTime"] for r in reminders if r["data"]["id"] == booking]  # type: ignore[index]
+            assert times.count(last) == 1, "the reminder of the booking's time fires once"
+            assert len(times) == len(set(times)), "no time is reminded twice"
+
+    async def test_a_reschedule_while_a_killed_workers_lease_holds_the_reminder_succeeds(
+        self, distributed: Deployment
+    ) -> None:
+        distributed.workers[0].stop()
+        async with httpx.AsyncClient(base_url=distributed.url, timeout=30) as api:
+            user, provider = await account(api), await account(api, "provider")
+            start, end, _ = _starting_in(0.5)
+            booking = await _book(api, user, provider, start, end)
+            # What a worker SIGKILLed in the middle of the reminder leaves behind: the job running, its lease
+            # good for another minute.
+            with psycopg.connect(distributed.db.url, autocommit=True) as conn:
+                leased = conn.execute(
+                    "UPDATE jobs SET state = 'running', locked_by = 'killed-worker', attempts = 1, "
+                    "locked_until = now() + interval '60 seconds' WHERE dedup_key = %s RETURNING id",
+                    (f"reminder:{booking['id']}",),
+                ).fetchall()
+            assert len(leased) == 1
+            async with EventClient(distributed.url, user.token) as ws:
+                new_start, new_end, _ = _starting_in(1.5)
+                body = {"startTime": new_start, "endTime": new_end}
+                moved = await api.patch(f"/v1/bookings/{booking['id']}", json=body, headers=user.headers)
+                assert moved.status_code == 200, moved.text
+                distributed.start_worker()
+                await _until(lambda: _reminders(ws.events), 10)
+                await asyncio.sleep(1.0)
+        assert [r["data"]["startTime"] for r in _reminders(ws.events)] == [new_start]  # type: ignore[index]
+        with psycopg.connect(distributed.db.url) as conn:
+            states = conn.execute(
+                "SELECT state FROM jobs WHERE dedup_key = %s ORDER BY id", (f"reminder:{booking['id']}",)
+            )
+            assert [state for (state,) in states] == ["cancelled", "done"]
 
 
 class TestWebhookRetries:

@@ -69,11 +69,16 @@ class JobQueue:
         self._metrics.jobs_scheduled.labels(kind).inc()
 
     async def cancel(self, session: AsyncSession, dedup_key: str, now: datetime) -> None:
-        """Cancel the live job with this key, if any (a running one finishes, but its effect checks the state)."""
+        """Cancel the live job with this key, if any, so that another with the key may be scheduled at once.
+
+        A running one is cancelled too, lease and all: its worker's ``complete`` then finds it no longer running
+        and rolls its effect back, and a lease stranded by a killed worker no longer holds the key for a minute.
+        """
         await session.execute(
             update(Job)
-            .where(Job.dedup_key == dedup_key, Job.state == JobState.PENDING.value)
-            .values(state=JobState.CANCELLED.value, updated_at=now, finished_at=now)
+            .where(Job.dedup_key == dedup_key, Job.state.in_(LIVE_STATES))
+            .values(state=JobState.CANCELLED.value, updated_at=now, finished_at=now, locked_by=None, locked_until=None)
+            .execution_options(synchronize_session=False)
         )
 
 
