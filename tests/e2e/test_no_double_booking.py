@@ -9,20 +9,28 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from tests.conftest import TEST_ENV, Service, start_service
-from tests.support.api import Account, account, future_slot, iso
+from tests.support.api import Account, account, book, future_slot, iso
 from tests.support.databases import ScratchDatabase, create_postgres
 from tests.support.servers import ServerProcess
 
 CONCURRENT = 50
+# The fixture's database waits this long before looking for a deadlock (PostgreSQL's default is 1 s), and every
+# race must end well before it: two writes that deadlock over a slot would hang a race for that long, where the
+# provider lock makes the loser's answer as quick as the winner's.
+DEADLOCK_TIMEOUT_S = 30
+RACE_BOUND_S = 15
 
 
 @pytest.fixture(scope="module")
 def two_instances(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[str], ScratchDatabase]]:
     """Two API processes on one fresh PostgreSQL database, as behind a load balancer."""
     db = create_postgres()
+    with psycopg.connect(db.url, autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE \"{db.name}\" SET deadlock_timeout = '{DEADLOCK_TIMEOUT_S}s'")
     tmp: Path = tmp_path_factory.mktemp("two-instances")
     env = {**TEST_ENV, "BOOKINGS_DATABASE_URL": db.url}
     servers = [ServerProcess(env=env, log_path=tmp / f"api-{i}.log").start() for i in range(2)]
@@ -47,7 +55,8 @@ async def _race(urls: list[str], users: list[Account], provider: Account, slots:
         tasks = [asyncio.create_task(create(i)) for i in range(len(users))]
         await asyncio.sleep(0.05)
         start.set()
-        return Counter(await asyncio.gather(*tasks))
+        async with asyncio.timeout(RACE_BOUND_S):
+            return Counter(await asyncio.gather(*tasks))
     finally:
         for client in clients:
             await client.aclose()
@@ -92,6 +101,51 @@ class TestConflictingCreatesOnPostgres:
         statuses = await _race(urls, users, provider, [future_slot() for _ in range(CONCURRENT)])
         assert statuses == Counter({201: CONCURRENT})
         assert db.count_bookings(provider.id) == CONCURRENT
+
+    async def test_creates_and_reschedules_racing_into_one_slot_give_one_booking_there(
+        self, two_instances: tuple[list[str], ScratchDatabase]
+    ) -> None:
+        """Half the racers book the slot, half move a booking of theirs (same provider) into it."""
+        urls, db = two_instances
+        users, provider = await _people(urls[1], CONCURRENT)
+        movers = users[: CONCURRENT // 2]
+        async with httpx.AsyncClient(base_url=urls[1], timeout=30) as client:
+            owned = [await book(client, user, provider) for user in movers]
+        assert all(r.status_code == 201 for r in owned)
+        target = future_slot()
+        clients = [httpx.AsyncClient(base_url=url, timeout=60) for url in urls]
+        start = asyncio.Event()
+
+        async def race(i: int) -> int:
+            await start.wait()
+            client, user = clients[i % 2], users[i]
+            body = {"startTime": target[0], "endTime": target[1]}
+            if i < len(movers):
+                response = await client.patch(f"/v1/bookings/{owned[i].json()['id']}", json=body, headers=user.headers)
+            else:
+                response = await client.post(
+                    "/v1/bookings", json=body | {"providerId": provider.id}, headers=user.headers
+                )
+            return response.status_code
+
+        try:
+            tasks = [asyncio.create_task(race(i)) for i in range(CONCURRENT)]
+            await asyncio.sleep(0.05)
+            start.set()
+            async with asyncio.timeout(RACE_BOUND_S):
+                statuses = Counter(await asyncio.gather(*tasks))
+        finally:
+            for client in clients:
+                await client.aclose()
+        assert statuses[200] + statuses[201] == 1
+        assert statuses[409] == CONCURRENT - 1
+        assert db.count_bookings(provider.id) == len(movers) + statuses[201]
+        with psycopg.connect(db.url) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM bookings WHERE provider_id = %s AND start_time = %s",
+                (provider.id, datetime.fromisoformat(target[0])),
+            ).fetchone()
+        assert row == (1,)
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,14 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Row, Table, and_, func, select
+from sqlalchemy import ColumnElement, Row, Table, Text, and_, func, select
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bookings.bookings.models import Booking
 from bookings.bookings.policy import VisibleBookings
 from bookings.bookings.schemas import BookingWindow
-from bookings.bookings.store import ListQuery
+from bookings.bookings.store import PROVIDER_LOCK_SPACE, ListQuery
 
 BOOKINGS = cast(Table, Booking.__table__)
 
@@ -25,6 +26,16 @@ async def get(session: AsyncSession, visible: VisibleBookings, booking_id: uuid.
     """The booking to change, locked until the session's transaction ends."""
     query = select(Booking).where(visible.clause, Booking.id == booking_id).with_for_update()
     return (await session.execute(query)).scalar_one_or_none()
+
+
+async def lock_provider(session: AsyncSession, provider_id: uuid.UUID) -> None:
+    """Before giving the provider a new slot, wait for any other such write of theirs (``PROVIDER_LOCK_SPACE``).
+
+    PostgreSQL only: on SQLite every write transaction already holds the database's one write lock.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        key = func.hashtext(sql_cast(provider_id, Text))
+        await session.execute(select(func.pg_advisory_xact_lock(PROVIDER_LOCK_SPACE, key)))
 
 
 async def find(connection: AsyncConnection, visible: VisibleBookings, booking_id: uuid.UUID) -> Row[Any] | None:

@@ -132,6 +132,7 @@ class BookingService:
             start = data.start_time or booking.start_time
             end = data.end_time or booking.end_time
             self._check_times(start, end, now)
+            await repository.lock_provider(session, booking.provider_id)
             moved = start != booking.start_time
             booking.start_time, booking.end_time = start, end
         if "notes" in changes:

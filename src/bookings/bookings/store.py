@@ -26,9 +26,15 @@ from bookings.events.outbox import Outbox
 from bookings.jobs.queue import JobQueue, NewJob
 from bookings.kit.pagination import PageRequest
 
-# PostgreSQL: exclusion_violation, and deadlock_detected, which two inserts of overlapping slots can meet while
-# each waits to see whether the other commits (the database aborts one of them: the loser of the race).
+# PostgreSQL: exclusion_violation, and deadlock_detected, which two writes of overlapping slots could meet while
+# each waits to see whether the other commits (the database aborts one of them, but only after deadlock_timeout).
+# The provider lock below keeps them from meeting; the code stays as a safety net.
 CONFLICT_SQLSTATES = frozenset({"23P01", "40P01"})
+# PostgreSQL: every write that gives a provider a new slot (create, reschedule) first takes the transaction
+# advisory lock (PROVIDER_LOCK_SPACE, hashtext(provider id)). Two such writes for one provider then run one after
+# the other, and the second meets the first's committed row in the exclusion constraint and fails at once,
+# instead of both waiting on each other's uncommitted row until the deadlock detector (1 s) picks a loser.
+PROVIDER_LOCK_SPACE = 0x70726F76  # "prov"; the relay's lock is a one-key (bigint) lock, another key space
 OVERLAP_TRIGGER_MESSAGE = "booking_overlap"  # raised by SQLite's overlap trigger (see the initial migration)
 
 SLOT_TAKEN = "The provider already has a booking that overlaps this time."

@@ -23,6 +23,7 @@ from bookings.bookings.models import BookingStatus
 from bookings.bookings.policy import VisibleBookings
 from bookings.bookings.schemas import BookingOut, BookingWindow
 from bookings.bookings.store import (
+    PROVIDER_LOCK_SPACE,
     BookingPage,
     ListQuery,
     NewBooking,
@@ -52,10 +53,12 @@ UNREACHABLE = (
 )
 
 # The booking, its event and its reminder in one statement. No row comes back when $3 is not a provider: then
-# nothing was written. An overlap fails the whole statement on the exclusion constraint.
+# nothing was written. The provider's lock comes first (the insert reads from ``provider``); an overlap fails the
+# whole statement on the exclusion constraint.
 CREATE = f"""
 WITH provider AS (
-    SELECT 1 FROM users WHERE id = $3 AND role = '{Role.PROVIDER.value}'
+    SELECT pg_advisory_xact_lock({PROVIDER_LOCK_SPACE}, hashtext(id::text))
+    FROM users WHERE id = $3 AND role = '{Role.PROVIDER.value}'
 ), booking AS (
     INSERT INTO bookings
         (id, user_id, provider_id, start_time, end_time, status, notes, version, created_at, updated_at)
