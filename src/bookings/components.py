@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -21,6 +22,7 @@ from bookings.bookings.service import BookingService
 from bookings.bookings.store import store_from_settings
 from bookings.config import Settings
 from bookings.db import Database
+from bookings.events import repository as events_repository
 from bookings.events.bus import EventBus, bus_from_settings
 from bookings.events.coordination import coordinator_from_settings
 from bookings.events.hub import Hub
@@ -123,7 +125,7 @@ def build(settings: Settings, clock: Clock) -> Components:
         rate_limiter=rate_limiter_from_settings(settings, redis, metrics),
         bus=bus,
         relay=relay,
-        hub=Hub(bus, metrics, cache),
+        hub=Hub(bus, metrics, cache, functools.partial(events_repository.between, db)),
         wakeup=wakeup,
         auth=AuthService(settings, KeyRing.from_settings(settings), PasswordHasher(settings), metrics, clock),
         bookings=BookingService(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -245,6 +246,41 @@ class TestNoLostEvents:
             assert event["data"]["id"] == created.json()["id"]
             await asyncio.sleep(1.5)
             assert len(ws.events) == 1, "exactly once"
+
+    async def test_an_instance_paused_across_a_redis_restart_backfills_what_redis_lost(
+        self, fresh_cluster: Cluster
+    ) -> None:
+        """B leads the relay; A's hub is stopped (SIGSTOP) while B publishes four events, Redis restarts empty,
+        then A goes on: its live admin socket must still get those four, read back from the database."""
+        cluster = fresh_cluster
+        leader = cluster.start("b-leader")  # started first, so it holds the relay's lock
+        paused = cluster.start("a-paused")
+        user, provider = await _accounts(leader.url, "user", "provider")
+        admin = await _admin(cluster)
+        assert paused.process is not None
+        async with EventClient(paused.url, admin.token) as on_a, EventClient(leader.url, admin.token) as on_b:
+            await asyncio.sleep(0.3)
+            async with httpx.AsyncClient(base_url=leader.url) as api:
+                assert (await book(api, user, provider)).status_code == 201
+                await on_a.wait_for(1)
+                paused.process.send_signal(signal.SIGSTOP)
+                try:
+                    for _ in range(4):
+                        assert (await book(api, user, provider)).status_code == 201
+                    await on_b.wait_for(5)  # published: Redis has them
+                    cluster.redis.stop()
+                    cluster.redis = RedisServer(cluster.tmp, port=cluster.redis.port).start()
+                finally:
+                    paused.process.send_signal(signal.SIGCONT)
+                await asyncio.sleep(1.0)  # A reconnects to the empty Redis
+                for _ in range(2):
+                    assert (await book(api, user, provider)).status_code == 201
+            await on_b.wait_for(7, within=15)
+            await on_a.wait_for(7, within=15)
+            await asyncio.sleep(0.5)
+        assert on_a.ids() == on_b.ids()
+        assert on_a.ids() == list(range(on_a.ids()[0], on_a.ids()[0] + 7)), "every event, once, in order"
+        assert on_a.close_code is None or on_a.close_code == 1000
 
 
 @pytest.fixture

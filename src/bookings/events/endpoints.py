@@ -5,7 +5,9 @@ The first message is ``{"event": "stream.ready", "lastId": N}``: every event aft
 a drop before any event still resumes without a gap.
 
 Close codes: 4401 no, bad or expired token (also sent when the token expires mid-stream); 4400 a malformed
-``since``; 4408 the client read too slowly and its queue filled (reconnect with ``since``).
+``since``; 4408 the client read too slowly and its queue filled (reconnect with ``since``); 1013 the service
+could not tell where the stream starts, or this instance lost events it could not read back (reconnect, with
+``since`` when there is one).
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ log = structlog.get_logger("bookings.events")
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_BAD_REQUEST = 4400
 CLOSE_TOO_SLOW = 4408
-CLOSE_TRY_AGAIN = 1013  # RFC 6455 "Try Again Later": the database could not be asked where the stream starts
+# RFC 6455 "Try Again Later": the database could not be asked where the stream starts, or this instance lost
+# events it could not read back (reconnect with since).
+CLOSE_TRY_AGAIN = 1013
 
 
 def _token(websocket: WebSocket) -> str:
@@ -90,6 +94,7 @@ class _Stream:
             asyncio.create_task(self.live()): None,
             asyncio.create_task(self.until_client_leaves()): None,
             asyncio.create_task(self.subscriber.overflowed.wait()): (CLOSE_TOO_SLOW, "too slow; reconnect with since"),
+            asyncio.create_task(self.subscriber.gap.wait()): (CLOSE_TRY_AGAIN, "events missed; reconnect with since"),
             asyncio.create_task(asyncio.sleep(max(0.0, remaining))): (CLOSE_UNAUTHORIZED, "token expired"),
         }
         done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

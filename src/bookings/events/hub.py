@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import structlog
@@ -19,6 +20,9 @@ from bookings.users.models import Role
 
 log = structlog.get_logger("bookings.hub")
 
+# The events with ``after < id < before``, read back from where they are stored (``repository.between``).
+Backfill = Callable[[int, int], AsyncIterator[Envelope]]
+
 
 class Subscriber:
     """One connection's bounded queue of events to send.
@@ -31,6 +35,7 @@ class Subscriber:
         self.principal = principal
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=max_queued)
         self.overflowed = asyncio.Event()
+        self.gap = asyncio.Event()  # the hub lost events it could not read back: the client must resume
 
     def offer(self, message: dict[str, Any]) -> None:
         if self.overflowed.is_set():
@@ -42,10 +47,12 @@ class Subscriber:
 
 
 class Hub:
-    def __init__(self, bus: EventBus, metrics: Metrics, cache: ReadCache) -> None:
+    def __init__(self, bus: EventBus, metrics: Metrics, cache: ReadCache, backfill: Backfill | None = None) -> None:
         self._bus = bus
         self._metrics = metrics
         self._cache = cache
+        self._backfill = backfill
+        self.last_id: int | None = None  # the last event dispatched
         # While the bus is interrupted this instance may miss changes: the cache steps aside until it is back.
         bus.watch(interrupted=cache.suspend, resumed=cache.resume)
         self._by_user: dict[uuid.UUID, set[Subscriber]] = defaultdict(set)
@@ -79,9 +86,39 @@ class Hub:
                 subscriber.offer(message)
 
     async def run(self) -> None:
-        """Feed every event from the bus to this instance's connections, until cancelled."""
+        """Feed every event from the bus to this instance's connections, until cancelled.
+
+        Event ids have no gaps, so an event more than one past the last one dispatched means that the bus lost
+        some (Redis restarted empty while this instance was behind, or the stream was trimmed past it): they are
+        read back from the database and dispatched first. One at or below it (published again after a relay
+        crash) was dispatched already.
+        """
         async for event in self._bus.subscribe():
-            try:
-                self.dispatch(event)
-            except Exception:  # one bad event must not stop the feed
-                log.exception("dispatch_failed", event_id=event.id)
+            if self.last_id is not None:
+                if event.id <= self.last_id:
+                    continue
+                if event.id > self.last_id + 1:
+                    await self._catch_up(self.last_id, event.id)
+            self._dispatch_safely(event)
+
+    async def _catch_up(self, after: int, before: int) -> None:
+        log.warning("bus_gap", after=after, before=before)
+        try:
+            if self._backfill is None:
+                raise LookupError("no event store to read the gap back from")
+            async for missed in self._backfill(after, before):
+                self._dispatch_safely(missed)
+        except Exception:
+            # Whoever may have missed one of them must resume from their last id, and the cache may hold
+            # a booking one of them changed.
+            log.exception("bus_gap_not_filled", after=after, before=before)
+            self._cache.clear()
+            for subscriber in self._admins.union(*self._by_user.values()):
+                subscriber.gap.set()
+
+    def _dispatch_safely(self, event: Envelope) -> None:
+        try:
+            self.dispatch(event)
+        except Exception:  # one bad event must not stop the feed
+            log.exception("dispatch_failed", event_id=event.id)
+        self.last_id = event.id
