@@ -64,9 +64,10 @@ class LocalCoordinator:
 class PostgresCoordinator:
     """The LISTEN connection also holds the advisory lock: if it breaks, the lock is gone with it."""
 
-    def __init__(self, database_url: str, *, retry_seconds: float = 1.0) -> None:
+    def __init__(self, database_url: str, *, notify_url: str | None = None, retry_seconds: float = 1.0) -> None:
+        """``database_url`` a session of its own (LISTEN, the lock); ``notify_url`` may go through a pooler."""
         self._listener = Listener(database_url, CHANNEL)
-        self._notifier = Notifier(database_url, CHANNEL)
+        self._notifier = Notifier(notify_url or database_url, CHANNEL)
         self._retry = retry_seconds
 
     def poke(self) -> None:
@@ -106,4 +107,4 @@ class PostgresCoordinator:
 def coordinator_from_settings(settings: Settings) -> Coordinator:
     if settings.is_sqlite:
         return LocalCoordinator()
-    return PostgresCoordinator(settings.session_database_url)
+    return PostgresCoordinator(settings.session_database_url, notify_url=settings.database_url)

@@ -37,9 +37,10 @@ class LocalWakeup(CommitSignal):
 
 
 class PostgresWakeup:
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, *, notify_url: str | None = None) -> None:
+        """``database_url`` a session of its own (LISTEN); ``notify_url`` may go through a pooler."""
         self._listener = Listener(database_url, CHANNEL)
-        self._notifier = Notifier(database_url, CHANNEL)
+        self._notifier = Notifier(notify_url or database_url, CHANNEL)
 
     def stage(self, session: AsyncSession) -> None:
         self._notifier.stage(session)
@@ -56,4 +57,8 @@ class PostgresWakeup:
 
 
 def wakeup_from_settings(settings: Settings) -> Wakeup:
-    return LocalWakeup() if settings.is_sqlite else PostgresWakeup(settings.session_database_url)
+    return (
+        LocalWakeup()
+        if settings.is_sqlite
+        else PostgresWakeup(settings.session_database_url, notify_url=settings.database_url)
+    )
