@@ -38,6 +38,9 @@ TEST_ENV = {
     "BOOKINGS_RATE_LIMIT_LOGIN_PER_ADDRESS": "100000/minute",
     "BOOKINGS_RATE_LIMIT_REGISTER": "100000/minute",
     "BOOKINGS_RATE_LIMIT_BOOKINGS": "100000/minute",
+    # Several servers of a run share one PostgreSQL (max_connections 100): at the default pools (20 and half as
+    # many again, for SQLAlchemy and for asyncpg) two instances in a burst of 50 racing requests can take it all.
+    "BOOKINGS_DB_POOL_SIZE": "6",
 }
 
 
