@@ -13,6 +13,7 @@ import uvicorn
 from bookings import migrate as migrations
 from bookings.config import Mode, Settings
 from bookings.jobs.process import run_worker
+from bookings.ops.logging import configure_logging
 
 cli = typer.Typer(help="Bookings: book time with providers, never double-booked.", no_args_is_help=True)
 
@@ -31,8 +32,10 @@ def serve(
         migrations.upgrade(settings)
     if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bookings-metrics-")
+    configure_logging(settings.log_level, json=settings.log_json)  # the supervisor's own lines too
     uvicorn.run(
         "bookings.asgi:app",
+        log_config=None,  # each worker logs through configure_logging (create_app), never uvicorn's format
         host=host,
         port=port,
         workers=workers,

@@ -152,6 +152,19 @@ class TestSocketAuth:
         async with EventClient(cluster.url(0), _token(user.id, expires_in=2)) as ws:
             assert await ws.closed(within=5) == 4401
 
+    async def test_a_token_in_the_url_never_reaches_the_log_and_every_line_is_json(self, cluster: Cluster) -> None:
+        (user,) = await _accounts(cluster.url(0), "user")
+        async with EventClient(cluster.url(0), user.token) as ws:
+            await asyncio.sleep(0.3)
+        assert ws.ready is not None
+        await asyncio.sleep(0.3)  # the lines are written
+        log = cluster.servers[0].log()
+        assert "/ws?token=[redacted]" in log, "uvicorn's line for the connect is there, redacted"
+        assert user.token not in log
+        assert user.token.split(".")[2] not in log, "not even the signature"
+        for line in log.splitlines():
+            assert isinstance(json.loads(line), dict), line
+
     async def test_bearer_header_works_for_services(self, cluster: Cluster) -> None:
         import websockets
 

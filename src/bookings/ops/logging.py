@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from collections.abc import MutableMapping
@@ -13,6 +14,10 @@ from pydantic_core import to_json
 
 # Keys whose values never reach a log line, whatever a caller passes.
 SECRET_KEYS = frozenset({"password", "token", "access_token", "refresh_token", "authorization", "secret"})
+
+
+# A credential in a URL's query string (browsers authenticate ``/ws`` with ``?token=``), as other loggers print it.
+_QUERY_SECRET = re.compile(r"(?i)([?&](?:token|access_token|refresh_token|ticket|secret)=)[^&\s\"']+")
 
 
 def _scrub_secrets(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -38,6 +43,21 @@ class _UTCTimestamp:
         return event
 
 
+class _StructlogHandler(logging.Handler):
+    """Hands the records of the standard library's loggers (uvicorn's among them) to structlog, so that they come
+    out as the same JSON lines, through the same scrubbing, with a credential in a logged URL redacted."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = _QUERY_SECRET.sub(r"\1[redacted]", record.getMessage())
+            extra: dict[str, Any] = {"logger": record.name}
+            if record.exc_info:
+                extra["exc_info"] = record.exc_info
+            structlog.get_logger(record.name).log(record.levelno, message, **extra)
+        except Exception:
+            self.handleError(record)
+
+
 def _json(event: Any, **_kw: Any) -> bytes:
     return to_json(event, fallback=repr)
 
@@ -59,5 +79,13 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
         logger_factory=factory,
         cache_logger_on_first_use=True,
     )
+    # Every other logger goes through the same pipeline; uvicorn's propagate to the root instead of printing.
+    handler = _StructlogHandler()
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.asgi"):
+        logging.getLogger(name).handlers = []
+        logging.getLogger(name).propagate = True
     # Our middleware writes the access log; uvicorn's own would repeat it without the request id.
     logging.getLogger("uvicorn.access").disabled = True
