@@ -1,5 +1,5 @@
 # The commands the README promises. Each installs what it needs from the lock file first.
-.PHONY: install run test lint format bench bench-fanout bench-reminders
+.PHONY: install run test lint format bench bench-fanout bench-reminders chaos
 
 UV ?= uv
 
@@ -29,3 +29,6 @@ bench-fanout: install
 
 bench-reminders: install
 	$(UV) run python -m bench.reminders
+
+chaos: install
+	$(UV) run python -m chaos
