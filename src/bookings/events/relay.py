@@ -12,10 +12,10 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 import structlog
-from sqlalchemy import Table, delete, select, text
+from sqlalchemy import Row, Table, delete, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -60,7 +60,8 @@ RETURNING id, type, data, occurred_at, user_id, provider_id
 ).columns(_EVENTS.c.id, _EVENTS.c.type, _EVENTS.c.data, _EVENTS.c.occurred_at, _EVENTS.c.user_id, _EVENTS.c.provider_id)
 
 
-def _envelope(row: Event) -> Envelope:
+def _envelope(row: Event | Row[Any]) -> Envelope:
+    """An event row (the ORM's, or the relay's numbering statement's) as it travels on the bus."""
     assert row.id is not None
     return Envelope(
         id=row.id,
@@ -161,17 +162,7 @@ class Relay:
         async with self._db.write_sessions() as session, session.begin():
             rows = await session.execute(NUMBER, {"batch": BATCH, "name": RELAY_NAME})
             numbered = sorted(
-                (
-                    Envelope(
-                        id=row.id,
-                        event=row.type,
-                        data=row.data,
-                        occurred_at=row.occurred_at,
-                        user_id=row.user_id,
-                        provider_id=row.provider_id,
-                    )
-                    for row in rows
-                ),
+                (_envelope(row) for row in rows),
                 key=lambda event: event.id,
             )
             if numbered and self._on_numbered is not None:
