@@ -7,12 +7,13 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import AwareDatetime, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
 from bookings.bookings.models import BookingStatus
 from bookings.kit.schemas import ApiInput, ApiModel
+from bookings.kit.time import Instant
 
 _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 _LATEST = datetime(2200, 1, 1, tzinfo=UTC)
@@ -51,8 +52,8 @@ class BookingCreate(ApiInput):
     )
 
     provider_id: uuid.UUID = Field(examples=["3f2b8c1e-6a4d-4b7e-9a51-0c2d7e8f9a10"])
-    start_time: AwareDatetime = Field(description="RFC 3339 with an offset.", examples=["2030-05-01T09:00:00Z"])
-    end_time: AwareDatetime = Field(description="After `startTime`.", examples=["2030-05-01T09:30:00Z"])
+    start_time: Instant = Field(description="RFC 3339 with an offset.", examples=["2030-05-01T09:00:00Z"])
+    end_time: Instant = Field(description="After `startTime`.", examples=["2030-05-01T09:30:00Z"])
     notes: str | None = Field(default=None, max_length=1000)
 
     _times = field_validator("start_time", "end_time")(_sane_time)
@@ -78,8 +79,8 @@ class BookingPatch(ApiInput):
         }
     )
 
-    start_time: AwareDatetime | None = Field(default=None, json_schema_extra=_not_nullable)
-    end_time: AwareDatetime | None = Field(default=None, json_schema_extra=_not_nullable)
+    start_time: Instant | None = Field(default=None, json_schema_extra=_not_nullable)
+    end_time: Instant | None = Field(default=None, json_schema_extra=_not_nullable)
     notes: str | None = Field(default=None, max_length=1000)
 
     _times = field_validator("start_time", "end_time")(_sane_time)
