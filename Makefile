@@ -1,34 +1,70 @@
-# The commands the README promises. Each installs what it needs from the lock file first.
-.PHONY: install run test lint format bench bench-fanout bench-reminders chaos
+# The commands the README promises. Each installs what it needs from the lock file first, and uv itself when it is
+# missing: the version below, into .tools/ (gitignored), from PyPI, with the machine's python3. No sudo, nothing global.
+.PHONY: tools install install-runtime run test lint format bench bench-fanout bench-reminders chaos
 
-UV ?= uv
+# The one place that pins uv (.ci/run goes through `make tools`).
+UV_VERSION := 0.13.9
+UV_HOME := $(CURDIR)/.tools/uv-$(UV_VERSION)
 
-install:
+# A uv on the PATH (or UV=...) is used as it is; otherwise the pinned one, on the PATH of every recipe too, since
+# some tests run `uv` themselves.
+ifndef UV
+ifneq ($(shell command -v uv 2>/dev/null),)
+UV := uv
+else
+UV := $(UV_HOME)/bin/uv
+UV_BOOTSTRAP := $(UV)
+export PATH := $(UV_HOME)/bin:$(PATH)
+endif
+endif
+
+# After an explicit `uv sync`, `uv run` must not sync again: its default would put the dev group back under `make run`.
+RUN := $(UV) run --no-sync
+
+# For `make run`: e.g. SERVE_ARGS="--port 8001".
+SERVE_ARGS ?=
+
+$(UV_HOME)/bin/uv:
+	@echo "uv is not on the PATH: installing uv $(UV_VERSION) into $(UV_HOME)"
+	rm -rf "$(UV_HOME)"
+	python3 -m venv "$(UV_HOME)" && "$(UV_HOME)/bin/python" -m pip install --quiet "uv==$(UV_VERSION)" \
+		|| { rm -rf "$(UV_HOME)" && python3 -m pip install --quiet --target "$(UV_HOME)" "uv==$(UV_VERSION)"; }
+	"$@" --version
+
+tools: $(UV_BOOTSTRAP)
+	$(UV) --version
+
+# Everything, dev group included: what the tests, the linters and the benchmarks need.
+install: $(UV_BOOTSTRAP)
 	$(UV) sync --frozen
 
-run: install
-	$(UV) run bookings serve
+# What the service needs to run, and nothing else (an exact sync: it removes the dev group if it was there).
+install-runtime: $(UV_BOOTSTRAP)
+	$(UV) sync --frozen --no-dev
+
+run: install-runtime
+	$(RUN) bookings serve $(SERVE_ARGS)
 
 test: install
-	$(UV) run pytest
+	$(RUN) pytest
 
 lint: install
-	$(UV) run ruff check .
-	$(UV) run ruff format --check .
-	$(UV) run mypy
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy
 
 format: install
-	$(UV) run ruff check --fix .
-	$(UV) run ruff format .
+	$(RUN) ruff check --fix .
+	$(RUN) ruff format .
 
 bench: install
-	$(UV) run python -m bench
+	$(RUN) python -m bench
 
 bench-fanout: install
-	$(UV) run python -m bench.fanout
+	$(RUN) python -m bench.fanout
 
 bench-reminders: install
-	$(UV) run python -m bench.reminders
+	$(RUN) python -m bench.reminders
 
 chaos: install
-	$(UV) run python -m chaos
+	$(RUN) python -m chaos
