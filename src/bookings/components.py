@@ -28,6 +28,7 @@ from bookings.events.coordination import coordinator_from_settings
 from bookings.events.hub import Hub
 from bookings.events.outbox import Outbox
 from bookings.events.relay import Relay
+from bookings.idempotency import repository as idempotency
 from bookings.jobs.queue import JobQueue
 from bookings.jobs.service import DeadLetters
 from bookings.jobs.wakeup import Wakeup, wakeup_from_settings
@@ -111,6 +112,8 @@ def build(settings: Settings, clock: Clock) -> Components:
     )
     worker.register(reminder_jobs.KIND, reminders.fire)
     worker.register(webhook_jobs.KIND, sender.deliver)
+    keep_keys = timedelta(hours=settings.idempotency_retention_hours)
+    worker.prune_also(lambda session, now: idempotency.prune(session, now - keep_keys))
     # Health checks and rate-limit counters; the event bus keeps a client of its own (its reads block).
     redis = (
         aioredis.from_url(settings.redis_url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=2)

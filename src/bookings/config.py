@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     argon2_memory_cost_kib: int = Field(default=65536, ge=8)
     argon2_parallelism: int = Field(default=4, ge=1)
 
+    # Changes to a booking without ``If-Match`` are refused (428) instead of the last writer winning.
+    require_if_match: bool = False
+    # How long the outcome of a request with an ``Idempotency-Key`` is kept to be replayed (then pruned).
+    idempotency_retention_hours: int = Field(default=24, ge=1)
+
     max_booking_minutes: int = Field(default=24 * 60, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     db_pool_size: int = Field(default=20, ge=1)

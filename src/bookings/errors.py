@@ -10,8 +10,10 @@ The tree::
     ├── Conflict              409
     │   ├── SlotTaken              the provider already has an active booking overlapping the slot
     │   └── EmailTaken
+    ├── PreconditionFailed    412  ``If-Match`` names a version that is not the current one
     ├── PayloadTooLarge       413
     ├── InvalidInput          422  well-formed but not acceptable (past start, unknown provider, weak password)
+    ├── PreconditionRequired  428  ``If-Match`` is required (``BOOKINGS_REQUIRE_IF_MATCH``) and missing
     ├── RateLimited           429  too many logins or bookings (``bookings.ops.rate_limits``); see `Retry-After`
     └── ServiceUnavailable    503  a dependency (the database) cannot be reached
 
@@ -115,6 +117,14 @@ class EmailTaken(Conflict):
     title, slug = "Email taken", "email-taken"
 
 
+class PreconditionFailed(BookingsError):
+    status, title, slug = 412, "Precondition failed", "precondition-failed"
+
+    def __init__(self, detail: str, *, etag: str) -> None:
+        super().__init__(detail)
+        self.headers["ETag"] = etag  # the current version, so the client can re-read or retry knowingly
+
+
 class PayloadTooLarge(BookingsError):
     status, title, slug = 413, "Payload too large", "payload-too-large"
 
@@ -135,6 +145,10 @@ class RateLimited(BookingsError):
         super().__init__(detail)
         self.retry_after = retry_after
         self.headers.update({**(headers or {}), "Retry-After": str(retry_after)})
+
+
+class PreconditionRequired(BookingsError):
+    status, title, slug = 428, "Precondition required", "precondition-required"
 
 
 class ServiceUnavailable(BookingsError):
@@ -255,8 +269,10 @@ _DESCRIPTIONS = {
     403: "The caller may not do this.",
     404: "Not found, or not visible to the caller.",
     409: "Conflicts with the current state.",
+    412: "`If-Match` does not name the current version; `ETag` carries it, and nothing was written.",
     413: "The body is larger than the service accepts.",
     422: "The input failed validation; `errors` lists the fields.",
+    428: "This deployment requires `If-Match` on changes (`BOOKINGS_REQUIRE_IF_MATCH`).",
     429: "Too many requests; retry after `Retry-After` seconds.",
     503: "A dependency is unavailable.",
 }
@@ -276,6 +292,7 @@ RATE_LIMIT_HEADERS: dict[str, Any] = {
 }
 _HEADERS = {
     401: {"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}},
+    412: {"ETag": {"description": "The current version's entity tag.", "schema": {"type": "string"}}},
     429: {
         "Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}},
         **RATE_LIMIT_HEADERS,
@@ -292,6 +309,7 @@ _EXAMPLES: dict[int, BookingsError] = {
         NotPermitted("Only admins may do this."),
         NotFound("No such resource, or it is not visible to the caller."),
         Conflict("The change conflicts with the current state."),
+        PreconditionFailed("The booking is at version 3, not the one `If-Match` names.", etag='"3"'),
         PayloadTooLarge("The body is larger than 65536 bytes."),
         InvalidInput(
             "The request has invalid fields; see `errors`.",
@@ -299,6 +317,7 @@ _EXAMPLES: dict[int, BookingsError] = {
                 FieldError(field="endTime", message="The booking must end after it starts.", type="end_before_start")
             ],
         ),
+        PreconditionRequired("Send `If-Match` with the `ETag` you last read."),
         RateLimited("Too many requests; retry in 37 s.", retry_after=37),
         ServiceUnavailable("The database cannot be reached; retry later."),
     )

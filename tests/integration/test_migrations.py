@@ -21,7 +21,16 @@ from bookings.migrate import downgrade, upgrade
 from bookings.webhooks import models as _webhook_models  # noqa: F401
 from tests.support.databases import ScratchDatabase, create_postgres, create_sqlite
 
-TABLES = {"users", "refresh_tokens", "bookings", "events", "relay_state", "jobs", "webhook_endpoints"}
+TABLES = {
+    "users",
+    "refresh_tokens",
+    "bookings",
+    "events",
+    "relay_state",
+    "jobs",
+    "webhook_endpoints",
+    "idempotency_keys",
+}
 FIRST = {"users", "refresh_tokens", "bookings"}
 
 
@@ -51,7 +60,7 @@ class TestMigrations:
         upgrade(settings)
         assert _tables(empty_database.url) == TABLES
         downgrade(settings, "0002")
-        assert _tables(empty_database.url) == TABLES - {"jobs", "webhook_endpoints"}
+        assert _tables(empty_database.url) == TABLES - {"jobs", "webhook_endpoints", "idempotency_keys"}
         downgrade(settings, "0001")
         assert _tables(empty_database.url) == FIRST
         downgrade(settings, "base")

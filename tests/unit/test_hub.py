@@ -121,7 +121,7 @@ async def test_a_gap_that_cannot_be_read_back_makes_every_client_resume() -> Non
     for subscriber in subscribers:
         hub.add(subscriber)
     cached = uuid.uuid4()
-    cache.put_booking(cache.ticket(), cached, USER, PROVIDER, b"{}")
+    cache.put_booking(cache.ticket(), cached, USER, PROVIDER, b"{}", '"1"')
     assert cache.booking(cached) is not None
     await _run_until_idle(hub, bus, _event(1), _event(5))
     assert all(s.gap.is_set() for s in subscribers)

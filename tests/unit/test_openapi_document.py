@@ -128,13 +128,23 @@ def test_every_example_is_valid_against_its_schema(document: dict[str, Any]) -> 
 def test_the_examples_are_those_the_service_gives(document: dict[str, Any]) -> None:
     """Spot checks that an example shows the error a route really answers with, not a generic one."""
     create = document["paths"]["/v1/bookings"]["post"]["responses"]
-    conflict = create["409"]["content"]["application/problem+json"]["example"]
-    assert conflict["type"] == "/problems/slot-taken"
+    conflicts = create["409"]["content"]["application/problem+json"]["examples"]
+    assert {example["value"]["type"] for example in conflicts.values()} == {
+        "/problems/slot-taken",
+        "/problems/idempotency-key-in-use",
+    }
     register = document["paths"]["/v1/auth/register"]["post"]["responses"]
     assert register["409"]["content"]["application/problem+json"]["example"]["type"] == "/problems/email-taken"
     update = document["paths"]["/v1/bookings/{bookingId}"]["patch"]["responses"]
     named = update["409"]["content"]["application/problem+json"]["examples"]
-    assert {example["value"]["type"] for example in named.values()} == {"/problems/slot-taken", "/problems/conflict"}
+    assert {example["value"]["type"] for example in named.values()} == {
+        "/problems/slot-taken",
+        "/problems/conflict",
+        "/problems/idempotency-key-in-use",
+    }
+    stale = update["412"]["content"]["application/problem+json"]["example"]
+    assert stale["type"] == "/problems/precondition-failed"
+    assert "ETag" in update["412"]["headers"]
 
 
 def test_rate_limited_operations_document_429_and_their_headers(document: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ BOOKING, USER, PROVIDER = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 
 
 def _cached(cache: ReadCache, ticket: int) -> bytes | None:
-    cache.put_booking(ticket, BOOKING, USER, PROVIDER, b"{}")
+    cache.put_booking(ticket, BOOKING, USER, PROVIDER, b"{}", '"1"')
     entry = cache.booking(BOOKING)
     return entry.body if entry else None
 
@@ -72,9 +72,9 @@ class TestServe:
         cache = ReadCache(2)
         first, second, third = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
         for booking_id in (first, second):
-            cache.put_booking(cache.ticket(), booking_id, USER, PROVIDER, b"{}")
+            cache.put_booking(cache.ticket(), booking_id, USER, PROVIDER, b"{}", '"1"')
         assert cache.booking(first) is not None  # used: second is now the oldest
-        cache.put_booking(cache.ticket(), third, USER, PROVIDER, b"{}")
+        cache.put_booking(cache.ticket(), third, USER, PROVIDER, b"{}", '"1"')
         assert cache.booking(second) is None
         assert cache.booking(first) is not None
 

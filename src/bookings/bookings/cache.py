@@ -36,6 +36,7 @@ ADMINS: Hashable = "admins"  # the scope of pages every change may alter
 @dataclass(frozen=True, slots=True)
 class CachedBooking:
     body: bytes
+    etag: str
     user_id: uuid.UUID
     provider_id: uuid.UUID
     expires: float
@@ -78,11 +79,11 @@ class ReadCache:
         return entry
 
     def put_booking(
-        self, ticket: int, booking_id: uuid.UUID, user_id: uuid.UUID, provider_id: uuid.UUID, body: bytes
+        self, ticket: int, booking_id: uuid.UUID, user_id: uuid.UUID, provider_id: uuid.UUID, body: bytes, etag: str
     ) -> None:
         if not self._storable(ticket, booking_id):
             return
-        self._bookings[booking_id] = CachedBooking(body, user_id, provider_id, time.monotonic() + self._ttl)
+        self._bookings[booking_id] = CachedBooking(body, etag, user_id, provider_id, time.monotonic() + self._ttl)
         self._bookings.move_to_end(booking_id)
         if len(self._bookings) > self._capacity:
             self._bookings.popitem(last=False)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path, Query, Request, Response, status
+from fastapi import APIRouter, Body, Header, Path, Query, Request, Response, status
 
 from bookings.auth.dependencies import Caller
 from bookings.bookings import service
 from bookings.bookings.dependencies import Bookings
 from bookings.bookings.schemas import BookingCreate, BookingOut, BookingPatch, BookingWindow, CancelIn
-from bookings.bookings.service import BookingNotFound
+from bookings.bookings.service import BookingNotFound, Change
 from bookings.bookings.store import slot_taken, unknown_provider
 from bookings.db import WriteSession
 from bookings.errors import (
@@ -21,6 +21,9 @@ from bookings.errors import (
     problem_responses,
     rate_limited_responses,
 )
+from bookings.idempotency import keys
+from bookings.idempotency.keys import Outcome
+from bookings.kit import conditional
 from bookings.kit.pagination import Page, Paging
 from bookings.kit.responses import JSONBytes
 from bookings.ops.rate_limits import CREATE_BOOKING, Limits
@@ -28,20 +31,63 @@ from bookings.ops.rate_limits import CREATE_BOOKING, Limits
 router = APIRouter(prefix="/v1/bookings", tags=["bookings"])
 
 BookingId = Annotated[uuid.UUID, Path(alias="bookingId", description="The booking's id.")]
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias=keys.HEADER,
+        description="1-255 visible ASCII characters, new for each intended change: a retry with the same key and "
+        "body replays the first success (with `Idempotent-Replayed: true`) instead of applying it again. "
+        "Kept for `BOOKINGS_IDEMPOTENCY_RETENTION_HOURS` (24).",
+    ),
+]
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description="The `ETag` the change is based on: if the booking has changed since, nothing is written and "
+        "the answer is `412` with the current `ETag`. Required when `BOOKINGS_REQUIRE_IF_MATCH` is set.",
+    ),
+]
+IfNoneMatch = Annotated[
+    str | None,
+    Header(alias="If-None-Match", description="An `ETag` the caller holds: `304` without a body if it is current."),
+]
 
 # What changing an existing booking can answer besides success.
-CHANGE_STATUSES = (400, 401, 403, 404, 409, 413, 422, 503)
+CHANGE_STATUSES = (400, 401, 403, 404, 409, 412, 413, 422, 428, 503)
 SLOT_TAKEN = slot_taken()
 NOT_VISIBLE = BookingNotFound(service.NOT_VISIBLE)
+ETAG = {"ETag": {"description": "The booking's version, as a strong entity tag.", "schema": {"type": "string"}}}
+REPLAYED = {
+    keys.REPLAYED: {
+        "description": "`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`.",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
 LOCATION = {"Location": {"description": "The new booking's URL.", "schema": {"type": "string"}}}
+KEY_ERRORS = [
+    keys.InvalidIdempotencyKey(f"{keys.HEADER} must be 1 to 255 visible ASCII characters."),
+    keys.IdempotencyKeyInUse(),
+    keys.IdempotencyKeyReused(f"This {keys.HEADER} was used for a different request; use a new key for a new request."),
+]
+
+
+def _sent(outcome: Outcome, request: Request) -> JSONBytes:
+    """The outcome with the headers this request earned on its way (a rate limit's standing), not stored."""
+    response = outcome.response()
+    response.headers.update(getattr(request.state, "response_headers", {}))
+    return response
 
 
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
+    response_model=BookingOut,
+    response_class=JSONBytes,
     operation_id="createBooking",
     summary="Book a provider for a time slot",
-    description="Limited per user (`BOOKINGS_RATE_LIMIT_BOOKINGS`, default 60 a minute).",
+    description="Limited per user (`BOOKINGS_RATE_LIMIT_BOOKINGS`, default 60 a minute). Safe to retry with an "
+    "`Idempotency-Key`.",
     responses=rate_limited_responses(
         201,
         400,
@@ -51,12 +97,13 @@ LOCATION = {"Location": {"description": "The new booking's URL.", "schema": {"ty
         413,
         422,
         503,
-        headers=LOCATION,
+        headers={**LOCATION, **ETAG, **REPLAYED},
         examples=[
             NotPermitted("Only accounts with the `user` role can make bookings."),
             SLOT_TAKEN,
             InvalidInput.on("startTime", "The booking must start in the future.", "start_in_past"),
             unknown_provider(),
+            *KEY_ERRORS,
         ],
     ),
 )
@@ -67,11 +114,11 @@ async def create(
     limits: Limits,
     request: Request,
     response: Response,
-) -> BookingOut:
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONBytes:
     await limits.hit(CREATE_BOOKING, str(caller.user_id), request, response)
-    booking = await bookings.create(caller, body)
-    response.headers["Location"] = f"/v1/bookings/{booking.id}"
-    return booking
+    key = await keys.key_of(request, caller.user_id, idempotency_key)
+    return _sent(await bookings.create(caller, body, key), request)
 
 
 @router.get(
@@ -100,50 +147,84 @@ async def list_bookings(
     response_class=JSONBytes,
     operation_id="getBooking",
     summary="One booking, if the caller may see it",
-    responses=problem_responses(401, 404, 422, 503, examples=[NOT_VISIBLE]),
+    responses={
+        200: {"headers": ETAG},
+        304: {"description": "The `ETag` in `If-None-Match` is current; no body.", "headers": ETAG},
+        **problem_responses(401, 404, 422, 503, examples=[NOT_VISIBLE]),
+    },
 )
-async def get(booking_id: BookingId, caller: Caller, bookings: Bookings) -> JSONBytes:
-    return JSONBytes(await bookings.get(caller, booking_id))
+async def get(booking_id: BookingId, caller: Caller, bookings: Bookings, if_none_match: IfNoneMatch = None) -> Response:
+    body, etag = await bookings.get(caller, booking_id)
+    if if_none_match is not None and not conditional.if_none_match(if_none_match, etag):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+    return JSONBytes(body, headers={"ETag": etag})
 
 
 @router.patch(
     "/{bookingId}",
+    response_model=BookingOut,
+    response_class=JSONBytes,
     operation_id="updateBooking",
     summary="Reschedule a booking or edit its notes (its user or an admin)",
-    responses=problem_responses(
-        *CHANGE_STATUSES,
-        examples=[
-            NotPermitted("Only the booking's user or an admin can reschedule or edit it."),
-            NOT_VISIBLE,
-            SLOT_TAKEN,
-            Conflict("A cancelled booking cannot be changed."),
-        ],
-    ),
+    responses={
+        200: {"headers": {**ETAG, **REPLAYED}},
+        **problem_responses(
+            *CHANGE_STATUSES,
+            examples=[
+                NotPermitted("Only the booking's user or an admin can reschedule or edit it."),
+                NOT_VISIBLE,
+                SLOT_TAKEN,
+                Conflict("A cancelled booking cannot be changed."),
+                *KEY_ERRORS,
+            ],
+        ),
+    },
 )
 async def update(
-    booking_id: BookingId, body: BookingPatch, caller: Caller, session: WriteSession, bookings: Bookings
-) -> BookingOut:
-    return await bookings.update(session, caller, booking_id, body)
+    booking_id: BookingId,
+    body: BookingPatch,
+    caller: Caller,
+    session: WriteSession,
+    bookings: Bookings,
+    request: Request,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONBytes:
+    key = await keys.key_of(request, caller.user_id, idempotency_key)
+    change = Change(caller, booking_id, if_match, key)
+    return _sent(await bookings.update(session, change, body), request)
 
 
 @router.post(
     "/{bookingId}/cancel",
+    response_model=BookingOut,
+    response_class=JSONBytes,
     operation_id="cancelBooking",
     summary="Cancel a booking (its user, its provider or an admin)",
-    responses=problem_responses(
-        *CHANGE_STATUSES,
-        examples=[
-            NotPermitted("You may not cancel this booking."),
-            NOT_VISIBLE,
-            Conflict("The booking has already ended."),
-        ],
-    ),
+    description="Safe to repeat: cancelling a cancelled booking answers it unchanged.",
+    responses={
+        200: {"headers": {**ETAG, **REPLAYED}},
+        **problem_responses(
+            *CHANGE_STATUSES,
+            examples=[
+                NotPermitted("You may not cancel this booking."),
+                NOT_VISIBLE,
+                Conflict("The booking has already ended."),
+                *KEY_ERRORS,
+            ],
+        ),
+    },
 )
 async def cancel(
     booking_id: BookingId,
     caller: Caller,
     session: WriteSession,
     bookings: Bookings,
+    request: Request,
     body: Annotated[CancelIn | None, Body()] = None,
-) -> BookingOut:
-    return await bookings.cancel(session, caller, booking_id, body.reason if body else None)
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONBytes:
+    key = await keys.key_of(request, caller.user_id, idempotency_key)
+    change = Change(caller, booking_id, if_match, key)
+    return _sent(await bookings.cancel(session, change, body.reason if body else None), request)

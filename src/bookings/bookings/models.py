@@ -48,7 +48,7 @@ class Booking(Base):
     )
     notes: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     cancel_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
-    # Incremented by every change: the future ETag / If-Match check reads it.
+    # Incremented by every change: the ETag, which If-Match is compared with under the row lock.
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

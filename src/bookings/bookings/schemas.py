@@ -119,6 +119,7 @@ BOOKING_EXAMPLE: JsonDict = {
     "status": "confirmed",
     "notes": "First visit",
     "cancelReason": None,
+    "version": 1,
     "createdAt": "2030-04-02T08:20:00Z",
     "updatedAt": "2030-04-02T08:20:00Z",
 }
@@ -133,6 +134,7 @@ class BookingOut(ApiModel):
                     **BOOKING_EXAMPLE,
                     "status": "cancelled",
                     "cancelReason": "Feeling better",
+                    "version": 2,
                     "updatedAt": "2030-04-20T17:05:00Z",
                 },
             ]
@@ -147,5 +149,6 @@ class BookingOut(ApiModel):
     status: BookingStatus
     notes: str | None
     cancel_reason: str | None = None
+    version: int = Field(description="Starts at 1, incremented by every change; the `ETag` is it in quotes.")
     created_at: datetime
     updated_at: datetime

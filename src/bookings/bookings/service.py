@@ -1,8 +1,13 @@
-"""What can be done with bookings: create, read, list, reschedule, cancel."""
+"""What can be done with bookings: create, read, list, reschedule, cancel.
+
+Writes answer with an ``Outcome`` (status, JSON bytes, ``Location``/``ETag``): what is sent, and what an
+``Idempotency-Key`` stores in the write's own transaction to replay.
+"""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pydantic import TypeAdapter
@@ -18,9 +23,12 @@ from bookings.bookings.schemas import BookingCreate, BookingOut, BookingPatch, B
 from bookings.bookings.store import BookingStore, ListQuery, NewBooking, is_overlap, slot_taken
 from bookings.config import Settings
 from bookings.db import after_commit
-from bookings.errors import Conflict, InvalidInput, NotFound, NotPermitted
+from bookings.errors import Conflict, InvalidInput, NotFound, NotPermitted, PreconditionFailed, PreconditionRequired
 from bookings.events.outbox import Outbox
 from bookings.events.schemas import EventType
+from bookings.idempotency import repository as idempotency
+from bookings.idempotency.keys import IdempotencyKey, Outcome
+from bookings.kit import conditional
 from bookings.kit.pagination import Page, PageRequest
 from bookings.kit.time import Clock
 from bookings.ops.metrics import Metrics
@@ -33,6 +41,23 @@ class BookingNotFound(NotFound):
 
 NOT_VISIBLE = "No booking with this id is visible to you."
 PAGE = TypeAdapter(Page[BookingOut])
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A request to change a booking: by whom, on what condition (``If-Match``), under which key."""
+
+    caller: Principal
+    booking_id: uuid.UUID
+    if_match: str | None = None
+    key: IdempotencyKey | None = None
+
+
+def _answer(booking: BookingOut, status: int = 200) -> Outcome:
+    headers = {"ETag": conditional.etag(booking.version)}
+    if status == 201:
+        headers["Location"] = f"/v1/bookings/{booking.id}"
+    return Outcome(status, booking.model_dump_json(by_alias=True).encode(), headers)
 
 
 class BookingService:
@@ -54,9 +79,10 @@ class BookingService:
         self._reminders = reminders
         self._metrics = metrics
         self._clock = clock
+        self._require_if_match = settings.require_if_match
         self.longest = timedelta(minutes=settings.max_booking_minutes)
 
-    async def create(self, caller: Principal, data: BookingCreate) -> BookingOut:
+    async def create(self, caller: Principal, data: BookingCreate, key: IdempotencyKey | None = None) -> Outcome:
         if not policy.can_create(caller):
             raise NotPermitted("Only accounts with the `user` role can make bookings.")
         now = self._clock()
@@ -69,9 +95,11 @@ class BookingService:
             end_time=data.end_time.astimezone(UTC),
             status=BookingStatus.CONFIRMED,
             notes=data.notes,
+            version=1,
             created_at=now,
             updated_at=now,
         )
+        outcome = _answer(booking, 201)
         new = NewBooking(
             booking=booking,
             snapshot=booking.model_dump(mode="json", by_alias=True),
@@ -79,25 +107,29 @@ class BookingService:
             actor_id=caller.user_id,
             reminder=self._reminders.job_for(booking.id, booking.start_time, now),
             now=now,
+            outcome=outcome,
+            key=key,
         )
-        await self._store.create(new)  # committed when it returns
+        if (prior := await self._store.create(new)) is not None:  # committed when it returns
+            return prior
         self._cache.forget(booking.id, booking.user_id, booking.provider_id)
         self._metrics.bookings_created.inc()
-        return booking
+        return outcome
 
-    async def get(self, caller: Principal, booking_id: uuid.UUID) -> bytes:
+    async def get(self, caller: Principal, booking_id: uuid.UUID) -> tuple[bytes, str]:
+        """The booking's JSON and its ``ETag``."""
         visible = policy.visible_to(caller)
         if (cached := self._cache.booking(booking_id)) is not None:
             if not visible.admits(cached.user_id, cached.provider_id):
                 raise BookingNotFound(NOT_VISIBLE)
-            return cached.body
+            return cached.body, cached.etag
         ticket = self._cache.ticket()
         booking = await self._store.find(visible, booking_id)
         if booking is None:
             raise BookingNotFound(NOT_VISIBLE)
-        body = booking.model_dump_json(by_alias=True).encode()
-        self._cache.put_booking(ticket, booking.id, booking.user_id, booking.provider_id, body)
-        return body
+        body, etag = booking.model_dump_json(by_alias=True).encode(), conditional.etag(booking.version)
+        self._cache.put_booking(ticket, booking.id, booking.user_id, booking.provider_id, body, etag)
+        return body, etag
 
     async def list(self, caller: Principal, window: BookingWindow | None, paging: PageRequest) -> bytes:
         now = self._clock()
@@ -116,14 +148,16 @@ class BookingService:
     async def close(self) -> None:
         await self._store.close()
 
-    async def update(
-        self, session: AsyncSession, caller: Principal, booking_id: uuid.UUID, data: BookingPatch
-    ) -> BookingOut:
+    async def update(self, session: AsyncSession, change: Change, data: BookingPatch) -> Outcome:
         """Reschedule (new start and/or end) or edit the notes."""
+        if change.key is not None and (prior := await idempotency.claim(session, change.key)) is not None:
+            return prior
+        caller = change.caller
         changes = data.model_fields_set  # never empty: the schema requires one field
-        booking = await self._locked(session, caller, booking_id)
+        booking = await self._locked(session, caller, change.booking_id)
         if not policy.can_edit(caller, booking):
             raise NotPermitted("Only the booking's user or an admin can reschedule or edit it.")
+        self._check_version(booking, change.if_match)
         if booking.status is BookingStatus.CANCELLED:
             raise Conflict("A cancelled booking cannot be changed.")
         now = self._clock()
@@ -142,17 +176,20 @@ class BookingService:
         await self._save(session, booking)
         if moved:
             await self._reminders.move(session, booking, now)
-        return self._changed(session, EventType.UPDATED, booking, caller, now)
+        return self._changed(session, EventType.UPDATED, booking, change, now)
 
-    async def cancel(
-        self, session: AsyncSession, caller: Principal, booking_id: uuid.UUID, reason: str | None
-    ) -> BookingOut:
-        """Cancel once; cancelling again returns the booking unchanged (safe to retry)."""
-        booking = await self._locked(session, caller, booking_id)
+    async def cancel(self, session: AsyncSession, change: Change, reason: str | None) -> Outcome:
+        """Cancel once; cancelling again returns the booking unchanged (safe to retry, whatever ``If-Match``
+        says: RFC 9110 §13.1.1 lets a server answer 2xx when the state already is what the request asks for)."""
+        if change.key is not None and (prior := await idempotency.claim(session, change.key)) is not None:
+            return prior
+        caller = change.caller
+        booking = await self._locked(session, caller, change.booking_id)
         if not policy.can_cancel(caller, booking):
             raise NotPermitted("You may not cancel this booking.")
         if booking.status is BookingStatus.CANCELLED:
-            return BookingOut.model_validate(booking)
+            return self._unchanged(session, booking, change)
+        self._check_version(booking, change.if_match)
         now = self._clock()
         if booking.end_time <= now:
             raise Conflict("The booking has already ended.")
@@ -163,18 +200,40 @@ class BookingService:
         await session.flush()
         await self._reminders.cancel(session, booking, now)
         after_commit(session, self._metrics.bookings_cancelled.inc)
-        return self._changed(session, EventType.CANCELLED, booking, caller, now)
+        return self._changed(session, EventType.CANCELLED, booking, change, now)
 
     def _changed(
-        self, session: AsyncSession, event: EventType, booking: Booking, caller: Principal, now: datetime
-    ) -> BookingOut:
-        """Every change appends its event to the outbox, in the change's own transaction."""
+        self, session: AsyncSession, event: EventType, booking: Booking, change: Change, now: datetime
+    ) -> Outcome:
+        """Every change appends its event to the outbox, and stores its outcome under its key, in the change's
+        own transaction."""
         out = BookingOut.model_validate(booking)
         after_commit(session, lambda: self._cache.forget(out.id, out.user_id, out.provider_id))
         self._outbox.record(
-            session, event, out.model_dump(mode="json", by_alias=True), actor_id=caller.user_id, now=now
+            session, event, out.model_dump(mode="json", by_alias=True), actor_id=change.caller.user_id, now=now
         )
-        return out
+        outcome = _answer(out)
+        if change.key is not None:
+            idempotency.remember(session, change.key, outcome, now)
+        return outcome
+
+    def _unchanged(self, session: AsyncSession, booking: Booking, change: Change) -> Outcome:
+        outcome = _answer(BookingOut.model_validate(booking))
+        if change.key is not None:
+            idempotency.remember(session, change.key, outcome, self._clock())
+        return outcome
+
+    def _check_version(self, booking: Booking, if_match: str | None) -> None:
+        """``If-Match`` against the locked row: a stale one writes nothing."""
+        current = conditional.etag(booking.version)
+        if if_match is None:
+            if self._require_if_match:
+                raise PreconditionRequired("Send `If-Match` with the `ETag` you last read of this booking.")
+            return
+        if not conditional.if_match(if_match, current):
+            raise PreconditionFailed(
+                f"The booking is at version {booking.version}, not the one `If-Match` names.", etag=current
+            )
 
     async def _locked(self, session: AsyncSession, caller: Principal, booking_id: uuid.UUID) -> Booking:
         """The booking to change, if the caller may see it, locked for this transaction."""

@@ -23,6 +23,7 @@ from bookings.config import Settings
 from bookings.db import Database
 from bookings.errors import InvalidInput, SlotTaken
 from bookings.events.outbox import Outbox
+from bookings.idempotency.keys import IdempotencyKey, Outcome
 from bookings.jobs.queue import JobQueue, NewJob
 from bookings.kit.pagination import PageRequest
 
@@ -57,7 +58,8 @@ def unknown_provider() -> InvalidInput:
 
 @dataclass(frozen=True, slots=True)
 class NewBooking:
-    """Everything one create writes, in one transaction: the booking, its event and the reminder it owes."""
+    """Everything one create writes, in one transaction: the booking, its event and the reminder it owes, and
+    with an ``Idempotency-Key`` the answer to replay for it."""
 
     booking: BookingOut
     snapshot: dict[str, Any]  # the booking's JSON form, as the event carries it
@@ -65,6 +67,8 @@ class NewBooking:
     actor_id: uuid.UUID
     reminder: NewJob
     now: datetime
+    outcome: Outcome
+    key: IdempotencyKey | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +93,10 @@ class ListQuery:
 
 
 class BookingStore(Protocol):
-    async def create(self, new: NewBooking) -> None:
+    async def create(self, new: NewBooking) -> Outcome | None:
         """Write the booking, its event and its reminder, or nothing: raises ``SlotTaken`` when the provider is
-        booked then, ``InvalidInput`` when ``providerId`` names no provider."""
+        booked then, ``InvalidInput`` when ``providerId`` names no provider. With a key that has an outcome
+        already, writes nothing and returns that outcome to replay (``idempotency.keys.replay``)."""
 
     async def find(self, visible: VisibleBookings, booking_id: uuid.UUID) -> BookingOut | None: ...
 

@@ -34,11 +34,14 @@ from bookings.bookings.store import (
 from bookings.config import Settings
 from bookings.errors import ServiceUnavailable
 from bookings.events.outbox import Outbox
+from bookings.idempotency.keys import LOCK_SPACE, IdempotencyKey, IdempotencyKeyInUse, Outcome, replay
 from bookings.jobs.models import JobState
 from bookings.jobs.queue import JobQueue
 from bookings.users.models import Role
 
-COLUMNS = "id, user_id, provider_id, start_time, end_time, status, notes, cancel_reason, created_at, updated_at"
+COLUMNS = (
+    "id, user_id, provider_id, start_time, end_time, status, notes, cancel_reason, version, created_at, updated_at"
+)
 # As SQLAlchemy's pool (db.py): the pool size and half as many again, and 30 s of waiting for a connection. Racing
 # creates of one slot can queue on each other in the exclusion constraint for seconds (PostgreSQL resolves the
 # waits one deadlock_timeout at a time), and a request must wait for a connection as long as it would for the lock.
@@ -52,13 +55,13 @@ UNREACHABLE = (
     asyncpg.InterfaceError,
 )
 
-# The booking, its event and its reminder in one statement. No row comes back when $3 is not a provider: then
-# nothing was written. The provider's lock comes first (the insert reads from ``provider``); an overlap fails the
-# whole statement on the exclusion constraint.
-CREATE = f"""
-WITH provider AS (
+# The booking, its event and its reminder in one statement. Nothing is written when $3 is not a provider. The
+# provider's lock comes first (the insert reads from ``provider``); an overlap fails the whole statement on the
+# exclusion constraint.
+_CREATE = f"""
+{{claim}}provider AS (
     SELECT pg_advisory_xact_lock({PROVIDER_LOCK_SPACE}, hashtext(id::text))
-    FROM users WHERE id = $3 AND role = '{Role.PROVIDER.value}'
+    FROM users WHERE id = $3 AND role = '{Role.PROVIDER.value}'{{unclaimed}}
 ), booking AS (
     INSERT INTO bookings
         (id, user_id, provider_id, start_time, end_time, status, notes, version, created_at, updated_at)
@@ -70,9 +73,28 @@ WITH provider AS (
 ), reminder AS (
     INSERT INTO jobs (kind, dedup_key, payload, state, due_at, run_at, attempts, max_attempts, created_at, updated_at)
     SELECT $11, $12, $13::jsonb, '{JobState.PENDING.value}', $14, $14, 0, $15, $7, $7 FROM booking
-)
-SELECT count(*) FROM booking
+){{record}}
 """  # noqa: S608 (constants only)
+CREATE = "WITH " + _CREATE.format(claim="", unclaimed="", record="\nSELECT count(*) FROM booking")
+# With an Idempotency-Key ($16, its lock name $17): the key's advisory lock (not free: a duplicate is running), the
+# outcome stored for it (then nothing is written), and otherwise the booking's outcome stored with it. The stored
+# outcome is read in the statement's snapshot, which a duplicate may commit after: its record then makes this
+# insert fail on the primary key, and the caller reads the record again.
+_CLAIM = f"""claim AS (
+    SELECT pg_try_advisory_xact_lock({LOCK_SPACE}, hashtext($17)) AS free
+), prior AS (
+    SELECT fingerprint, status, body, headers FROM idempotency_keys WHERE caller_id = $2 AND key = $16
+), """  # noqa: S608 (constants only)
+_RECORD = """, record AS (
+    INSERT INTO idempotency_keys (caller_id, key, fingerprint, status, body, headers, created_at)
+    SELECT $2, $16, $18, $19, $20, $21::jsonb, $7 FROM booking
+)
+SELECT (SELECT free FROM claim) AS free, (SELECT count(*) FROM booking) AS written, prior.*
+FROM (SELECT) AS one LEFT JOIN prior ON TRUE"""
+_UNCLAIMED = "\n    AND (SELECT free FROM claim) AND NOT EXISTS (SELECT FROM prior)"
+CREATE_WITH_KEY = "WITH " + _CREATE.format(claim=_CLAIM, unclaimed=_UNCLAIMED, record=_RECORD)
+PRIOR = "SELECT fingerprint, status, body, headers FROM idempotency_keys WHERE caller_id = $1 AND key = $2"
+UNIQUE_VIOLATION = "23505"
 
 _WINDOWS = {
     BookingWindow.UPCOMING: ("start_time > {longest} AND end_time > {now}", "start_time, id"),
@@ -113,6 +135,10 @@ def _booking(row: asyncpg.Record) -> BookingOut:
     values = dict(row.items())
     values["status"] = BookingStatus(values["status"])
     return BookingOut.model_construct(**{k: values[k] for k in BookingOut.model_fields})
+
+
+def _replay(key: IdempotencyKey, row: asyncpg.Record) -> Outcome:
+    return replay(key, row["fingerprint"], row["status"], row["body"], json.loads(row["headers"]))
 
 
 T = TypeVar("T")
@@ -157,9 +183,9 @@ class PostgresBookingStore:
         except UNREACHABLE as exc:
             raise ServiceUnavailable("The database cannot be reached; retry later.") from exc
 
-    async def create(self, new: NewBooking) -> None:
+    async def create(self, new: NewBooking) -> Outcome | None:
         b, job = new.booking, new.reminder
-        args = (
+        args: tuple[Any, ...] = (
             b.id,
             b.user_id,
             b.provider_id,
@@ -177,7 +203,12 @@ class PostgresBookingStore:
             job.max_attempts,
         )
         try:
-            written = await self._run(lambda conn: conn.fetchval(CREATE, *args))
+            if new.key is None:
+                written = await self._run(lambda conn: conn.fetchval(CREATE, *args))
+            else:
+                prior, written = await self._create_with_key(new.key, new.outcome, args)
+                if prior is not None:
+                    return prior
         except asyncpg.PostgresError as exc:
             if is_overlap(exc):
                 raise slot_taken() from exc
@@ -186,6 +217,28 @@ class PostgresBookingStore:
             raise unknown_provider()
         self._jobs.scheduled(job.kind)
         self._outbox.committed()
+        return None
+
+    async def _create_with_key(
+        self, key: IdempotencyKey, outcome: Outcome, args: tuple[Any, ...]
+    ) -> tuple[Outcome | None, int]:
+        """The outcome to replay, or ``None`` and how many bookings were written (0: no such provider)."""
+        stored = (outcome.status, outcome.body.decode(), json.dumps(outcome.headers))
+        full = (*args, key.key, key.lock_name, key.fingerprint, *stored)
+        try:
+            row = await self._run(lambda conn: conn.fetchrow(CREATE_WITH_KEY, *full))
+        except asyncpg.PostgresError as exc:
+            if getattr(exc, "sqlstate", None) != UNIQUE_VIOLATION or "idempotency" not in str(exc):
+                raise
+            row = await self._run(lambda conn: conn.fetchrow(PRIOR, key.caller_id, key.key))
+            if row is None:
+                raise IdempotencyKeyInUse() from exc  # stored, then pruned at once: only a retry can tell
+            return _replay(key, row), 0
+        if not row["free"]:
+            raise IdempotencyKeyInUse()
+        if row["fingerprint"] is not None:
+            return _replay(key, row), 0
+        return None, row["written"]
 
     async def find(self, visible: VisibleBookings, booking_id: uuid.UUID) -> BookingOut | None:
         sql = _find_sql(visible.owner_column)

@@ -14,6 +14,8 @@ from bookings.bookings.store import BookingPage, ListQuery, NewBooking, is_overl
 from bookings.db import Database
 from bookings.events.outbox import Outbox
 from bookings.events.schemas import EventType
+from bookings.idempotency import repository as idempotency
+from bookings.idempotency.keys import Outcome
 from bookings.jobs.queue import JobQueue
 from bookings.users import repository as users
 from bookings.users.models import Role
@@ -25,12 +27,14 @@ class SqliteBookingStore:
         self._outbox = outbox
         self._jobs = jobs
 
-    async def create(self, new: NewBooking) -> None:
+    async def create(self, new: NewBooking) -> Outcome | None:
         b = new.booking
         async with self._db.write_sessions() as session, session.begin():
+            if new.key is not None and (prior := await idempotency.claim(session, new.key)) is not None:
+                return prior
             if await users.role_of(session, b.provider_id) is not Role.PROVIDER:
                 raise unknown_provider()
-            session.add(Booking(**b.model_dump(), version=1))
+            session.add(Booking(**b.model_dump()))
             try:
                 await session.flush()
             except DBAPIError as exc:
@@ -39,6 +43,9 @@ class SqliteBookingStore:
                 raise
             self._outbox.record(session, EventType(new.event), new.snapshot, actor_id=new.actor_id, now=new.now)
             self._jobs.schedule(session, new.reminder, now=new.now)
+            if new.key is not None:
+                idempotency.remember(session, new.key, new.outcome, new.now)
+        return None
 
     async def find(self, visible: VisibleBookings, booking_id: uuid.UUID) -> BookingOut | None:
         async with self._db.reader.connect() as connection:

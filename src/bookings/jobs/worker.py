@@ -34,6 +34,7 @@ log = structlog.get_logger("bookings.jobs")
 BACKLOG_SECONDS = 5.0  # how often the backlog gauges are refreshed
 
 Handler = Callable[[ClaimedJob, AsyncSession], Awaitable[None]]
+Pruner = Callable[[AsyncSession, datetime], Awaitable[None]]
 
 
 class JobFailed(Exception):
@@ -68,10 +69,15 @@ class Worker:
         self._running: set[asyncio.Task[None]] = set()
         self._retention = retention
         self._last_prune: datetime | None = None
+        self._pruners: list[Pruner] = []
         self.name = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
     def register(self, kind: str, handler: Handler) -> None:
         self._handlers[kind] = handler
+
+    def prune_also(self, pruner: Pruner) -> None:
+        """Run ``pruner(session, now)`` with the hourly prune of finished jobs, in its transaction."""
+        self._pruners.append(pruner)
 
     async def run(self) -> None:
         """Claim and run jobs until cancelled."""
@@ -125,14 +131,17 @@ class Worker:
         async with self._db.write_sessions() as session, session.begin():
             return await queue.claim(session, self.name, free, now=self._clock(), lease=self._lease)
 
-    async def prune(self) -> None:
-        """Drop finished jobs past retention, at most once an hour (any worker may; deleting twice is harmless)."""
+    async def prune(self, *, force: bool = False) -> None:
+        """Drop finished jobs past retention, and whatever else was registered (``prune_also``), at most once an
+        hour unless forced (any worker may; deleting twice is harmless)."""
         now = self._clock()
-        if self._last_prune is not None and now - self._last_prune < timedelta(hours=1):
+        if not force and self._last_prune is not None and now - self._last_prune < timedelta(hours=1):
             return
         self._last_prune = now
         async with self._db.write_sessions() as session, session.begin():
             await queue.prune_finished(session, now - self._retention)
+            for pruner in self._pruners:
+                await pruner(session, now)
 
     async def _idle(self) -> None:
         """Sleep until a job may be due: woken by a new job, a finished one, the next due time, or the poll."""

@@ -14,6 +14,7 @@ from bookings.auth import models as _auth_models  # noqa: F401
 from bookings.bookings import models as _booking_models  # noqa: F401
 from bookings.db import async_url
 from bookings.events import models as _event_models  # noqa: F401
+from bookings.idempotency import models as _idempotency_models  # noqa: F401
 from bookings.jobs import models as _job_models  # noqa: F401
 from bookings.kit.orm import Base
 from bookings.users import models as _user_models  # noqa: F401

@@ -57,6 +57,8 @@ class Booking(ApiModel):
     status: BookingStatus
     notes: str | None
     cancel_reason: str | None = None
+    version: int
+    """Incremented by every change; the booking's ``ETag`` is this number in quotes."""
     created_at: AwareDatetime
     updated_at: AwareDatetime
 

@@ -1,0 +1,1 @@
+"""``Idempotency-Key``: a retried write replays its first outcome instead of applying twice (design invariant 9)."""
