@@ -32,6 +32,12 @@ from bookings.webhooks.endpoints import router as webhooks_router
 DESCRIPTION = """
 Book time with providers. Users book, providers see what is booked with them, admins see everything.
 No provider is ever double-booked. Errors are RFC 9457 problem documents (`application/problem+json`).
+
+Live booking events are a WebSocket at `GET /ws` (resumable with `?since=<event id>`; not listed below, OpenAPI
+describes no WebSocket). It takes the access token three ways, preferred first: in `Sec-WebSocket-Protocol`, by
+offering the subprotocols `bookings.v1` and `bearer.<access token>` (the server selects `bookings.v1`); an
+`Authorization: Bearer` header; or `?token=<access token>`, still accepted but discouraged, since URLs are logged
+by proxies. A missing, bad or expired token closes the socket with code `4401`.
 """
 
 

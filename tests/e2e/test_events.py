@@ -13,14 +13,15 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
+from websockets.typing import Subprotocol
 
-from tests.conftest import SIGNING_KEY, TEST_ENV
+from tests.conftest import SIGNING_KEY, TEST_ENV, Service, start_service
 from tests.support.api import Account, account, admin_account, book, future_slot
 from tests.support.cluster import Cluster
 from tests.support.databases import ScratchDatabase, create_sqlite
 from tests.support.redis_server import RedisServer
 from tests.support.servers import ServerProcess
-from tests.support.ws import EventClient
+from tests.support.ws import Auth, EventClient
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +30,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     cluster = Cluster.started(tmp_path_factory.mktemp("cluster"), "a", "b")
     yield cluster
     cluster.teardown()
+
+
+@pytest.fixture(scope="module")
+def debug_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """One embedded (SQLite) server logging at DEBUG, where the websockets library prints handshake headers."""
+    service = start_service("sqlite", tmp_path_factory.mktemp("debug"), BOOKINGS_LOG_LEVEL="DEBUG")
+    yield service
+    service.server.stop()
 
 
 async def _accounts(url: str, *roles: str) -> list[Account]:
@@ -140,12 +149,61 @@ def _token(user_id: str, *, expires_in: float) -> str:
 
 
 class TestSocketAuth:
+    @pytest.mark.parametrize("auth", ["query", "subprotocol"])
     @pytest.mark.parametrize("token", ["", "garbage", "expired"])
-    async def test_bad_credentials_close_with_4401(self, cluster: Cluster, token: str) -> None:
+    async def test_bad_credentials_close_with_4401(self, cluster: Cluster, token: str, auth: Auth) -> None:
         (user,) = await _accounts(cluster.url(0), "user")
         value = _token(user.id, expires_in=-30) if token == "expired" else token
-        async with EventClient(cluster.url(0), value) as ws:
+        async with EventClient(cluster.url(0), value, auth=auth) as ws:
             assert await ws.closed() == 4401
+            # Refused after the handshake, which selected bookings.v1: a browser sees the 4401, not a failed connect.
+            assert ws.connection.subprotocol == ("bookings.v1" if auth == "subprotocol" else None)
+
+    async def test_the_token_in_the_subprotocol_works_and_only_bookings_v1_is_selected(self, cluster: Cluster) -> None:
+        user, provider = await _accounts(cluster.url(0), "user", "provider")
+        async with EventClient(cluster.url(1), provider.token, auth="subprotocol") as ws:
+            await ws.started()
+            async with httpx.AsyncClient(base_url=cluster.url(0)) as api:
+                created = await book(api, user, provider)
+            assert created.status_code == 201, created.text
+            (event,) = await ws.wait_for(1)
+            response = ws.connection.response
+        assert event["data"]["id"] == created.json()["id"]
+        assert ws.connection.subprotocol == "bookings.v1"
+        assert response is not None
+        assert response.headers.get_all("Sec-WebSocket-Protocol") == ["bookings.v1"]
+        answer = "\n".join(f"{name}: {value}" for name, value in response.headers.raw_items())
+        assert provider.token not in answer, "the token is never echoed back"
+        assert provider.token.split(".")[2] not in answer
+        assert "bearer" not in answer.lower()
+
+    async def test_a_bearer_subprotocol_is_the_credential_even_beside_a_good_one(self, cluster: Cluster) -> None:
+        import websockets
+
+        (user,) = await _accounts(cluster.url(0), "user")
+        url = cluster.url(0).replace("http://", "ws://") + f"/ws?token={user.token}"
+        offered = [Subprotocol("bookings.v1"), Subprotocol("bearer.garbage")]
+        async with websockets.connect(url, subprotocols=offered) as ws:
+            with pytest.raises(websockets.ConnectionClosed):
+                async with asyncio.timeout(3):
+                    await ws.recv()
+        assert ws.close_code == 4401
+
+    @pytest.mark.parametrize("fallback", ["query", "header"])
+    async def test_bookings_v1_without_a_token_falls_back_to_the_header_or_the_query(
+        self, cluster: Cluster, fallback: str
+    ) -> None:
+        import websockets
+
+        (user,) = await _accounts(cluster.url(0), "user")
+        url = cluster.url(0).replace("http://", "ws://") + "/ws"
+        url += f"?token={user.token}" if fallback == "query" else ""
+        headers = {"Authorization": f"Bearer {user.token}"} if fallback == "header" else None
+        async with websockets.connect(url, subprotocols=[Subprotocol("bookings.v1")], additional_headers=headers) as ws:
+            async with asyncio.timeout(3):
+                ready = json.loads(await ws.recv())
+        assert ready["event"] == "stream.ready"
+        assert ws.subprotocol == "bookings.v1"
 
     async def test_the_socket_closes_when_its_token_expires(self, cluster: Cluster) -> None:
         (user,) = await _accounts(cluster.url(0), "user")
@@ -165,6 +223,38 @@ class TestSocketAuth:
         for line in log.splitlines():
             assert isinstance(json.loads(line), dict), line
 
+    async def test_a_token_in_the_subprotocol_never_reaches_the_log(self, cluster: Cluster) -> None:
+        (user,) = await _accounts(cluster.url(0), "user")
+        before = len(cluster.servers[0].log())
+        async with EventClient(cluster.url(0), user.token, auth="subprotocol", since=0) as ws:
+            await ws.started()
+        await asyncio.sleep(0.3)  # the lines are written
+        log = cluster.servers[0].log()[before:]
+        events = [json.loads(line)["event"] for line in log.splitlines()]
+        connects = [event for event in events if event.endswith('"WebSocket /ws?since=0" [accepted]')]
+        assert connects, "uvicorn's line for the connect is there, with no token"
+        assert user.token not in log
+        assert user.token.split(".")[2] not in log, "not even the signature"
+
+    async def test_at_debug_the_handshake_headers_are_logged_with_every_token_redacted(
+        self, debug_service: Service
+    ) -> None:
+        """At DEBUG the websockets library prints every header of a handshake: the token's too, but redacted."""
+        (user,) = await _accounts(debug_service.url, "user")
+        for auth in ("subprotocol", "header", "query"):
+            async with EventClient(debug_service.url, user.token, auth=auth) as ws:
+                await ws.started()
+        await asyncio.sleep(0.3)  # the lines are written
+        log = debug_service.server.log()
+        events = [json.loads(line)["event"].lower() for line in log.splitlines()]  # header names as each side sent
+        protocol_lines = [event for event in events if "sec-websocket-protocol:" in event]
+        assert "< sec-websocket-protocol: bookings.v1, bearer.[redacted]" in protocol_lines, protocol_lines
+        assert "> sec-websocket-protocol: bookings.v1" in protocol_lines, "the answer selects bookings.v1 only"
+        assert "< authorization: [redacted]" in events
+        assert "/ws?token=[redacted]" in log
+        assert user.token not in log
+        assert user.token.split(".")[2] not in log, "not even the signature"
+
     async def test_bearer_header_works_for_services(self, cluster: Cluster) -> None:
         import websockets
 
@@ -177,6 +267,7 @@ class TestSocketAuth:
                 booking = (await book(api, user, provider)).json()
             async with asyncio.timeout(3):
                 message = json.loads(await ws.recv())
+        assert ws.subprotocol is None, "none offered, none selected"
         assert ready["event"] == "stream.ready"
         assert message["data"]["id"] == booking["id"]
 

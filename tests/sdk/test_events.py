@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import TypeVar
 from uuid import UUID
 
+import pytest
 from bookings_client import AsyncBookingsClient, Booking, Event, EventStream, TokenPair
 
 from tests.conftest import Service
@@ -158,6 +160,26 @@ async def test_since_replays_from_a_saved_id(sdk_service: Service) -> None:
     assert [e.event for e in replayed] == ["booking.updated", "booking.cancelled"]
     assert replayed[0].data.notes == "while nobody listened"
     assert replayed[0].id > saved
+
+
+async def test_the_token_goes_in_the_subprotocol_and_never_into_the_log(
+    sdk_service: Service, caplog: pytest.LogCaptureFixture
+) -> None:
+    # At DEBUG the websockets library logs each handshake header, through the SDK's logger for the stream.
+    caplog.set_level(logging.DEBUG, logger="bookings_client.events.websockets")
+    async with AsyncBookingsClient(sdk_service.url) as client:
+        await signed_in(client)
+        token = client.auth.tokens.access_token if client.auth.tokens else ""
+        async with client.events() as stream:
+            await subscribed(stream)
+
+    lines = [record.getMessage() for record in caplog.records]
+    assert "> Sec-WebSocket-Protocol: bookings.v1, bearer.[redacted]" in lines, lines
+    assert "< Sec-WebSocket-Protocol: bookings.v1" in lines, "the server selected bookings.v1, not the token"
+    assert not [line for line in lines if line.lower().startswith("> authorization")], "no Authorization header"
+    assert not [line for line in lines if line.startswith("> GET") and "token=" in line], "nor a token in the URL"
+    assert token
+    assert not [line for line in lines if token in line or token.split(".")[2] in line]
 
 
 async def _while_down(

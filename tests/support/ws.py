@@ -6,10 +6,15 @@ import asyncio
 import contextlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import websockets
 from websockets.asyncio.client import ClientConnection
+from websockets.typing import Subprotocol
+
+# How an EventClient presents its token: "query" (``?token=``, the compatible default), "subprotocol"
+# (``Sec-WebSocket-Protocol: bookings.v1, bearer.<token>``, the preferred way) or "header" (``Authorization``).
+Auth = Literal["query", "subprotocol", "header"]
 
 
 @dataclass
@@ -17,6 +22,7 @@ class EventClient:
     url: str
     token: str
     since: int | None = None
+    auth: Auth = "query"
     events: list[dict[str, Any]] = field(default_factory=list)
     ready: dict[str, Any] | None = None  # the first message, ``{"event": "stream.ready", "lastId": N}``
     close_code: int | None = None
@@ -25,8 +31,16 @@ class EventClient:
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def __aenter__(self) -> EventClient:
-        query = f"?token={self.token}" + (f"&since={self.since}" if self.since is not None else "")
-        self._conn = await websockets.connect(self.url.replace("http://", "ws://") + "/ws" + query)
+        params = {"token": self.token} if self.auth == "query" else {}
+        if self.since is not None:
+            params["since"] = str(self.since)
+        query = ("?" + "&".join(f"{k}={v}" for k, v in params.items())) if params else ""
+        subprotocols = [Subprotocol("bookings.v1"), Subprotocol(f"bearer.{self.token}")]
+        self._conn = await websockets.connect(
+            self.url.replace("http://", "ws://") + "/ws" + query,
+            subprotocols=subprotocols if self.auth == "subprotocol" else None,
+            additional_headers={"Authorization": f"Bearer {self.token}"} if self.auth == "header" else None,
+        )
         self._reader = asyncio.create_task(self._read())
         return self
 
@@ -73,6 +87,12 @@ class EventClient:
         async with asyncio.timeout(within):
             await self._reader
         return self.close_code
+
+    @property
+    def connection(self) -> ClientConnection:
+        """The socket: its ``subprotocol`` is the one the server selected, ``response`` its handshake answer."""
+        assert self._conn is not None
+        return self._conn
 
     def ids(self) -> list[int]:
         return [e["id"] for e in self.events]

@@ -1,5 +1,20 @@
 """``GET /ws``: the live event stream, resumable with ``?since=<id>``.
 
+Authentication, preferred first:
+
+1. The access token in ``Sec-WebSocket-Protocol``, as Kubernetes' API server takes it: the client offers two
+   subprotocols, ``bookings.v1`` and ``bearer.<access token>`` (a JWT is base64url and dots, a valid subprotocol
+   token), e.g. ``new WebSocket(url, ["bookings.v1", "bearer." + token])``. The server selects ``bookings.v1``,
+   never the token's entry (RFC 6455: it must select one of those offered, and browsers fail a handshake that
+   selects none when some were offered). The token stays out of the URL, and so out of access logs and history.
+2. An ``Authorization: Bearer <token>`` header, for clients that can set one (not browsers).
+3. ``?token=<token>`` in the URL: still accepted, for compatibility, but discouraged (URLs end up in proxies'
+   logs and in browser history; this service redacts it from its own log lines).
+
+A ``bearer.`` entry, when offered, is the credential (a bad one is refused, not passed over for another); without
+one, ``?token=`` and then the header are looked at, as before. A client that offers ``bookings.v1`` gets it
+selected whichever way it authenticates; a client that offers no subprotocol gets none.
+
 The first message is ``{"event": "stream.ready", "lastId": N}``: every event after ``N`` follows, in id order
 (``N`` is ``since`` when given, else the newest event's id). A client keeps ``N`` until its first event, so that
 a drop before any event still resumes without a gap.
@@ -41,7 +56,25 @@ CLOSE_TOO_SLOW = 4408
 CLOSE_TRY_AGAIN = 1013
 
 
+# The subprotocol the server selects, and the prefix of the one that carries the access token (never selected).
+SUBPROTOCOL = "bookings.v1"
+BEARER_PREFIX = "bearer."
+
+
+def _offered(websocket: WebSocket) -> list[str]:
+    """The subprotocols of the client's ``Sec-WebSocket-Protocol`` header, in its order (the server parses it)."""
+    return list(websocket.scope.get("subprotocols") or ())
+
+
+def _subprotocol(websocket: WebSocket) -> str | None:
+    """``bookings.v1`` when the client offered it, else none: never the ``bearer.`` entry, which is the token."""
+    return SUBPROTOCOL if SUBPROTOCOL in _offered(websocket) else None
+
+
 def _token(websocket: WebSocket) -> str:
+    for offered in _offered(websocket):
+        if offered.startswith(BEARER_PREFIX):
+            return offered.removeprefix(BEARER_PREFIX)
     if token := websocket.query_params.get("token"):
         return token
     scheme, _, credentials = websocket.headers.get("authorization", "").partition(" ")
@@ -112,7 +145,8 @@ async def stream(websocket: WebSocket) -> None:
     app = websocket.app
     auth: AuthService = app.state.auth
     hub: Hub = app.state.hub
-    await websocket.accept()
+    # Accepted before the token is checked, so that a refusal is a close code (4401) a browser can read.
+    await websocket.accept(subprotocol=_subprotocol(websocket))
     try:
         claims = auth.authenticate(_token(websocket))
         since = _since(websocket)

@@ -16,8 +16,22 @@ from pydantic_core import to_json
 SECRET_KEYS = frozenset({"password", "token", "access_token", "refresh_token", "authorization", "secret"})
 
 
-# A credential in a URL's query string (browsers authenticate ``/ws`` with ``?token=``), as other loggers print it.
+# A credential in a URL's query string (``/ws?token=``, still accepted), as other loggers print it.
 _QUERY_SECRET = re.compile(r"(?i)([?&](?:token|access_token|refresh_token|ticket|secret)=)[^&\s\"']+")
+# The access token of a ``/ws`` handshake in ``Sec-WebSocket-Protocol`` (``bookings.v1, bearer.<token>``), and an
+# ``Authorization`` header's credentials: the websockets library prints every handshake header at DEBUG.
+_SUBPROTOCOL_SECRET = re.compile(r"(?i)(\bbearer\.)[^\s,;\"']+")
+_HEADER_SECRET = re.compile(r"(?i)(\b(?:proxy-)?authorization:\s*)[^\r\n]+")
+# Anything else shaped like a JWT (``eyJ…`` header, payload, signature), wherever a message quotes one.
+_JWT = re.compile(r"\beyJ[\w-]*\.[\w-]+\.[\w-]*")
+
+
+def redact(message: str) -> str:
+    """``message`` with every credential this service knows the shape of replaced by ``[redacted]``."""
+    message = _QUERY_SECRET.sub(r"\1[redacted]", message)
+    message = _SUBPROTOCOL_SECRET.sub(r"\1[redacted]", message)
+    message = _HEADER_SECRET.sub(r"\1[redacted]", message)
+    return _JWT.sub("[redacted]", message)
 
 
 def _scrub_secrets(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -45,11 +59,11 @@ class _UTCTimestamp:
 
 class _StructlogHandler(logging.Handler):
     """Hands the records of the standard library's loggers (uvicorn's among them) to structlog, so that they come
-    out as the same JSON lines, through the same scrubbing, with a credential in a logged URL redacted."""
+    out as the same JSON lines, through the same scrubbing, with a credential in a logged URL or header redacted."""
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            message = _QUERY_SECRET.sub(r"\1[redacted]", record.getMessage())
+            message = redact(record.getMessage())
             extra: dict[str, Any] = {"logger": record.name}
             if record.exc_info:
                 extra["exc_info"] = record.exc_info

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import time
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 import pydantic
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.typing import Subprotocol
 
 from bookings_client._core import USER_AGENT, websocket_url
 from bookings_client.errors import APIConnectionError, AuthenticationError, InvalidArgumentError, ServerError
@@ -23,11 +25,35 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bookings_client.events")
 
+
+class _RedactBearer(logging.Filter):
+    """The websockets library logs every handshake header at DEBUG: the ``bearer.<token>`` subprotocol included."""
+
+    _BEARER = re.compile(r"(bearer\.)[^\s,]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "bearer." in message:
+            record.msg, record.args = self._BEARER.sub(r"\1[redacted]", message), None
+        return True
+
+
+# The websockets library's log of the stream's connections (instead of its own "websockets.client"), token redacted.
+_socket_log = logging.getLogger("bookings_client.events.websockets")
+_socket_log.addFilter(_RedactBearer())
+
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_BAD_REQUEST = 4400
 # 4401 right after a refresh means the fresh token is refused too: give up rather than loop.
 MAX_UNAUTHORIZED_IN_A_ROW = 2
 REFUSED_AT_ONCE_SECONDS = 5.0
+SUBPROTOCOL = Subprotocol("bookings.v1")
+
+
+def _subprotocols(token: str) -> list[Subprotocol]:
+    """What the stream offers in ``Sec-WebSocket-Protocol``: ``bookings.v1``, which the server selects, and the
+    access token as ``bearer.<token>``, which it reads and never selects (the token stays out of the URL)."""
+    return [SUBPROTOCOL, Subprotocol(f"bearer.{token}")]
 
 
 class _Closed(Exception):
@@ -128,9 +154,10 @@ class EventStream:
             try:
                 async with connect(
                     self._url(),
-                    additional_headers={"Authorization": f"Bearer {token}"},
+                    subprotocols=_subprotocols(token),
                     user_agent_header=USER_AGENT,
                     open_timeout=open_timeout,
+                    logger=_socket_log,
                 ) as socket:
                     opened_at = time.monotonic()
                     attempt = 0
