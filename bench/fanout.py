@@ -349,9 +349,10 @@ class Bench:
 
     async def connect_fleet(self, name: str, sockets: Sequence[Socket]) -> Fleet:
         by_instance = [self.apis[s.instance] for s in sockets]
-        urls = [(s.key, f"{api.ws_url}?token={s.token}") for s, api in zip(sockets, by_instance, strict=True)]
+        # The token goes in the subprotocols (bench.wsclients offers bookings.v1 and bearer.<token>), not the URL.
+        specs = [(s.key, api.ws_url, s.token) for s, api in zip(sockets, by_instance, strict=True)]
         fleet = Fleet(
-            urls,
+            specs,
             RESULTS_DIR / f"fanout-{name}-receipts.json",
             RESULTS_DIR / "fanout-clients.log",
             compression=self.config.compression,

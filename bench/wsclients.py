@@ -5,12 +5,17 @@ It runs apart from the bench process, which sends the HTTP load, so that the cli
 delayed by the load generator's own work (and its CPU is counted on its own). The two talk over the child's
 stdin and stdout, one JSON object per line:
 
-- in: ``{"sockets": [[key, url], ...], "parallel": 50, "compression": true, "out": "<path>"}``; out, once every
-  socket has connected or failed: ``{"connected": n, "failed": n, "error": "...", "seconds": s, "extensions": "..."}``
+- in: ``{"sockets": [[key, url, token], ...], "parallel": 50, "compression": true, "out": "<path>"}``; out, once
+  every socket has connected or failed: ``{"connected": n, "failed": n, "error": "...", "seconds": s,
+  "extensions": "..."}``
 - in: ``{"cmd": "mark"}`` when the load starts (the loop lag is measured from then on); out: ``{"marked": n}``
 - in: ``{"cmd": "drain", "expected": n, "timeout": s}``: wait until ``n`` events have arrived in all (or the
   timeout), write the receipts ``[[key, event id, latency ms], ...]`` to ``out``; out: counts and loop lag
 - in: ``{"cmd": "close"}`` (or end of input): close every socket and exit.
+
+Each socket presents its access token as ``/ws`` prefers, in ``Sec-WebSocket-Protocol``: it offers the
+subprotocols ``bookings.v1`` and ``bearer.<token>`` (the server selects ``bookings.v1``), so the token stays out of
+the URL.
 
 The latency of a receipt is the wall clock when the message was read minus its ``occurredAt``, both on this
 machine's clock. A ticker measures how late the event loop runs timers: if it lags, the clients are the
@@ -32,20 +37,27 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 from bench.config import PROJECT_DIR
 
 CONNECT_TIMEOUT_S = 30.0
 TICK_S = 0.01
+SUBPROTOCOL = "bookings.v1"  # what the server selects; the ``bearer.`` entry beside it carries the token
 
 
 def _occurred(value: str) -> float:
     return datetime.fromisoformat(value).timestamp()
 
 
+def subprotocols(token: str) -> list[Subprotocol]:
+    """What a socket offers: ``bookings.v1`` and ``bearer.<access token>``."""
+    return [Subprotocol(SUBPROTOCOL), Subprotocol(f"bearer.{token}")]
+
+
 class Clients:
     def __init__(self, spec: dict[str, Any]) -> None:
-        self.sockets: list[tuple[int, str]] = [(int(k), str(u)) for k, u in spec["sockets"]]
+        self.sockets: list[tuple[int, str, str]] = [(int(k), str(u), str(t)) for k, u, t in spec["sockets"]]
         self.parallel = int(spec.get("parallel", 50))
         self.compression = bool(spec.get("compression", True))
         self.out = Path(spec["out"])
@@ -62,11 +74,12 @@ class Clients:
         gate = asyncio.Semaphore(self.parallel)
         started = time.perf_counter()
 
-        async def one(key: int, url: str) -> None:
+        async def one(key: int, url: str, token: str) -> None:
             async with gate:
                 try:
                     conn = await connect(
                         url,
+                        subprotocols=subprotocols(token),
                         ping_interval=None,  # the server pings every 20 s; a browser does not ping on its own
                         open_timeout=CONNECT_TIMEOUT_S,
                         close_timeout=2,
@@ -76,10 +89,14 @@ class Clients:
                 except Exception as exc:  # refused, timed out, closed at once (4401): counted, not raised
                     self.errors.append(f"{type(exc).__name__}: {exc}")
                     return
+                if conn.subprotocol != SUBPROTOCOL:
+                    self.errors.append(f"the server selected the subprotocol {conn.subprotocol!r}, not {SUBPROTOCOL}")
+                    await conn.close()
+                    return
                 self.conns[key] = conn
                 self.readers.append(asyncio.create_task(self.read(key, conn)))
 
-        await asyncio.gather(*(one(key, url) for key, url in self.sockets))
+        await asyncio.gather(*(one(key, url, token) for key, url, token in self.sockets))
         extensions = ""
         if self.conns:
             first = next(iter(self.conns.values()))
@@ -144,7 +161,7 @@ class Clients:
 class Fleet:
     """The bench's side: starts ``python -m bench.wsclients`` and drives it."""
 
-    def __init__(self, sockets: list[tuple[int, str]], out: Path, log: Path, *, compression: bool = True) -> None:
+    def __init__(self, sockets: list[tuple[int, str, str]], out: Path, log: Path, *, compression: bool = True) -> None:
         self.sockets = sockets
         self.out = out
         self.log_path = log

@@ -1,5 +1,8 @@
 """An admin WebSocket on one instance, kept open for the whole run: it reconnects with ``?since=<last id>``
-whenever the socket drops (its instance killed, a 1013 or 4408 close), and keeps every message it receives."""
+whenever the socket drops (its instance killed, a 1013 or 4408 close), and keeps every message it receives.
+
+It presents its token the preferred way, as the subprotocols ``bookings.v1`` and ``bearer.<access token>``: the
+token stays out of the URL."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import websockets
+from websockets.typing import Subprotocol
 
 RETRY_SECONDS = 0.25
 
@@ -41,10 +45,10 @@ class AdminListener:
     async def run(self) -> None:
         """Listen until cancelled."""
         while True:
-            query = f"?token={self.token}&since={self.last_id}"
+            url = self.url.replace("http://", "ws://") + f"/ws?since={self.last_id}"
             connection = Connection(since=self.last_id)
             try:
-                async with websockets.connect(self.url.replace("http://", "ws://") + "/ws" + query) as socket:
+                async with websockets.connect(url, subprotocols=self._subprotocols()) as socket:
                     self.connections.append(connection)
                     async for raw in socket:
                         self._take(connection, json.loads(raw))
@@ -54,6 +58,10 @@ class AdminListener:
             except (OSError, TimeoutError, websockets.InvalidHandshake):
                 self.failed_connects += 1
             await asyncio.sleep(RETRY_SECONDS)
+
+    def _subprotocols(self) -> list[Subprotocol]:
+        """What ``/ws`` authenticates by: the server selects ``bookings.v1``, the ``bearer.`` entry is the token."""
+        return [Subprotocol("bookings.v1"), Subprotocol(f"bearer.{self.token}")]
 
     def _take(self, connection: Connection, message: dict[str, Any]) -> None:
         if message.get("event") == "stream.ready":

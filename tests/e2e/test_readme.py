@@ -53,3 +53,4 @@ class TestReadme:
         assert '"status":"cancelled"' in result.stdout
         assert '"cancelReason":"feeling better"' in result.stdout
         assert '"startTime":"2030-05-01T08:00:00Z"' in result.stdout  # the reschedule, given at +02:00
+        assert '"version":2' in result.stdout, "the reschedule's If-Match held: it applied to version 1"
