@@ -95,6 +95,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     app.state.hub = parts.hub
     app.state.webhooks = parts.webhooks
     app.state.dead_letters = parts.dead_letters
+    app.state.cursors = parts.cursors
 
     for router in ROUTERS:
         app.include_router(router)

@@ -33,6 +33,7 @@ from bookings.jobs.queue import JobQueue
 from bookings.jobs.service import DeadLetters
 from bookings.jobs.wakeup import Wakeup, wakeup_from_settings
 from bookings.jobs.worker import Worker
+from bookings.kit.pagination import Cursors
 from bookings.kit.time import Clock
 from bookings.ops.metrics import Metrics
 from bookings.ops.rate_limits import RateLimiter, rate_limiter_from_settings
@@ -60,6 +61,7 @@ class Components:
     dead_letters: DeadLetters
     worker: Worker
     sender: WebhookSender
+    cursors: Cursors
 
     async def close(self) -> None:
         await self.relay.close()
@@ -120,6 +122,7 @@ def build(settings: Settings, clock: Clock) -> Components:
         if settings.redis_url
         else None
     )
+    keys = KeyRing.from_settings(settings)
     return Components(
         settings=settings,
         metrics=metrics,
@@ -130,7 +133,7 @@ def build(settings: Settings, clock: Clock) -> Components:
         relay=relay,
         hub=Hub(bus, metrics, cache, functools.partial(events_repository.between, db)),
         wakeup=wakeup,
-        auth=AuthService(settings, KeyRing.from_settings(settings), PasswordHasher(settings), metrics, clock),
+        auth=AuthService(settings, keys, PasswordHasher(settings), metrics, clock),
         bookings=BookingService(
             settings, store_from_settings(settings, db, outbox, jobs), cache, outbox, reminders, metrics, clock
         ),
@@ -138,4 +141,5 @@ def build(settings: Settings, clock: Clock) -> Components:
         dead_letters=DeadLetters(wakeup, clock),
         worker=worker,
         sender=sender,
+        cursors=Cursors(keys.secrets),
     )

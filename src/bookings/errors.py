@@ -264,7 +264,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
 # OpenAPI ``responses=`` entries, so every route lists the problems it can return.
 _DESCRIPTIONS = {
-    400: "The body is not valid JSON.",
+    400: "The request is malformed: a body that is not JSON, an invalid header or cursor.",
     401: "Missing, invalid or expired credentials.",
     403: "The caller may not do this.",
     404: "Not found, or not visible to the caller.",

@@ -334,7 +334,7 @@ class TestWebhookRetries:
             with WebhookReceiver(fail_first=2) as receiver:
                 hook = await _webhook(api, admin, receiver.url, "booking.created")
                 assert hook["secret"].startswith("whsec_")
-                assert "secret" not in (await api.get("/v1/webhooks", headers=admin.headers)).json()[0]
+                assert "secret" not in (await api.get("/v1/webhooks", headers=admin.headers)).json()["items"][0]
                 start, end, _ = _starting_in(600)
                 booking = await _book(api, user, provider, start, end)
                 await _until(lambda: receiver.deliveries, 10)

@@ -69,7 +69,7 @@ class TestListBookings:
         user, provider = await account(api), await account(api, "provider")
         await book(api, user, provider)
         past = (await api.get("/v1/bookings?type=past", headers=user.headers)).json()
-        assert past == {"items": [], "page": 1, "limit": 20, "total": 0}
+        assert past == {"items": [], "page": 1, "limit": 20, "total": 0, "nextCursor": None, "hasMore": False}
 
 
 class TestRescheduleAndCancel:

@@ -30,7 +30,9 @@ TABLES = {
     "jobs",
     "webhook_endpoints",
     "idempotency_keys",
+    "booking_history",
 }
+AFTER_0003 = {"jobs", "webhook_endpoints", "idempotency_keys", "booking_history"}
 FIRST = {"users", "refresh_tokens", "bookings"}
 
 
@@ -60,7 +62,7 @@ class TestMigrations:
         upgrade(settings)
         assert _tables(empty_database.url) == TABLES
         downgrade(settings, "0002")
-        assert _tables(empty_database.url) == TABLES - {"jobs", "webhook_endpoints", "idempotency_keys"}
+        assert _tables(empty_database.url) == TABLES - AFTER_0003
         downgrade(settings, "0001")
         assert _tables(empty_database.url) == FIRST
         downgrade(settings, "base")

@@ -254,7 +254,9 @@ def hangs_up() -> Iterator[tuple[str, list[int]]]:
     listener.close()
 
 
-def test_503_is_retried_for_reads_but_not_for_writes(unavailable: tuple[str, list[str]]) -> None:
+def test_503_is_retried_for_reads_and_keyed_writes_but_not_for_other_writes(
+    unavailable: tuple[str, list[str]],
+) -> None:
     url, hits = unavailable
     with BookingsClient(url, max_retries=2, backoff=0.01) as client:
         with pytest.raises(ServerError) as read:
@@ -266,17 +268,21 @@ def test_503_is_retried_for_reads_but_not_for_writes(unavailable: tuple[str, lis
         start, end = slot()
         with pytest.raises(ServerError):
             client.bookings.create(provider_id=uuid.uuid4(), start_time=start, end_time=end)
-        assert hits == ["POST"]
+        assert hits == ["POST", "POST", "POST"], "a create carries an Idempotency-Key: safe to repeat"
         hits.clear()
         with pytest.raises(ServerError):
             client.bookings.update(uuid.uuid4(), notes="x")
-        assert hits == ["PATCH"]
+        assert hits == ["PATCH", "PATCH", "PATCH"]
+        hits.clear()
+        with pytest.raises(ServerError):
+            client.auth.login(email="someone@example.com", password="not-repeated-1A")
+        assert hits == ["POST"], "a write without a key is not repeated"
     with BookingsClient(url, max_retries=0) as client, pytest.raises(ServerError):
         client.providers.list()
-    assert hits == ["PATCH", "GET"]
+    assert hits == ["POST", "GET"]
 
 
-def test_a_dropped_connection_is_retried_for_reads_only(hangs_up: tuple[str, list[int]]) -> None:
+def test_a_dropped_connection_is_retried_for_reads_and_keyed_writes_only(hangs_up: tuple[str, list[int]]) -> None:
     url, accepted = hangs_up
     with BookingsClient(url, max_retries=3, backoff=0.01) as client:
         with pytest.raises(APIConnectionError):
@@ -284,5 +290,9 @@ def test_a_dropped_connection_is_retried_for_reads_only(hangs_up: tuple[str, lis
         assert len(accepted) == 4
         accepted.clear()
         with pytest.raises(APIConnectionError):
-            client.bookings.cancel(uuid.uuid4(), reason="the answer may be lost: not repeated")
+            client.bookings.cancel(uuid.uuid4(), reason="keyed: repeated under the same key")
+        assert len(accepted) == 4
+        accepted.clear()
+        with pytest.raises(APIConnectionError):
+            client.auth.login(email="someone@example.com", password="the answer may be lost: not repeated")
         assert len(accepted) == 1

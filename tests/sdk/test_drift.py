@@ -146,7 +146,7 @@ def test_the_routes_the_sdk_calls_exist(openapi: dict[str, Any]) -> None:
 
 def test_the_list_filter_is_the_booking_window(openapi: dict[str, Any]) -> None:
     parameters = {p["name"]: p for p in openapi["paths"]["/v1/bookings"]["get"]["parameters"]}
-    assert set(parameters) == {"type", "page", "limit"}
+    assert set(parameters) == {"type", "page", "limit", "cursor"}
     components = openapi["components"]["schemas"]
     assert shape(parameters["type"]["schema"], components, {}) == (
         "anyOf",

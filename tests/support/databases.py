@@ -17,7 +17,7 @@ from bookings.migrate import upgrade
 PG_ADMIN_URL = os.environ.get("BOOKINGS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BOOKINGS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 # The outbox is left alone: event ids never go back, as in production.
-TABLES = ("webhook_endpoints", "jobs", "bookings", "refresh_tokens", "users")
+TABLES = ("webhook_endpoints", "jobs", "idempotency_keys", "booking_history", "bookings", "refresh_tokens", "users")
 
 
 @dataclass
@@ -33,6 +33,15 @@ class ScratchDatabase:
         else:
             with psycopg.connect(self.url, autocommit=True) as conn:
                 conn.execute(f"TRUNCATE {', '.join(TABLES)} CASCADE")
+
+    def execute(self, sql: str) -> None:
+        """A statement of the test's own, in its own transaction (for example, pruning what the service keeps)."""
+        if self.url.startswith("sqlite"):
+            with sqlite3.connect(self.url.split("///", 1)[1]) as conn:
+                conn.execute(sql)
+        else:
+            with psycopg.connect(self.url, autocommit=True) as conn:
+                conn.execute(sql)  # type: ignore[arg-type]
 
     def count_bookings(self, provider_id: str | None = None) -> int:
         where = " WHERE provider_id = ?" if provider_id else ""

@@ -47,6 +47,11 @@ class KeyRing:
         self._issuer = issuer
         self._verified: dict[str, AccessClaims] = {}
 
+    @property
+    def secrets(self) -> list[bytes]:
+        """Every key's secret, the signing one first: what other signatures of the deployment derive from."""
+        return [self._signing.secret, *(k.secret for k in self._by_kid.values() if k is not self._signing)]
+
     @classmethod
     def parse(cls, spec: str, *, issuer: str) -> KeyRing:
         """Read ``kid:secret,kid:secret`` (the first signs)."""

@@ -45,6 +45,7 @@ class CachedBooking:
 @dataclass(frozen=True, slots=True)
 class CachedPage:
     body: bytes
+    link: str | None  # the page's ``Link`` header (its next cursor), if it has one
     expires: float  # monotonic
     changes_at: datetime | None  # the clock's time at which a booking on or behind the page ends
 
@@ -88,7 +89,7 @@ class ReadCache:
         if len(self._bookings) > self._capacity:
             self._bookings.popitem(last=False)
 
-    def page(self, scope: Hashable, query: Hashable, now: datetime) -> bytes | None:
+    def page(self, scope: Hashable, query: Hashable, now: datetime) -> CachedPage | None:
         pages = self._pages.get(scope)
         entry = pages.get(query) if pages else None
         if entry is None or pages is None:
@@ -97,12 +98,20 @@ class ReadCache:
             del pages[query]
             return None
         self._pages.move_to_end(scope)
-        return entry.body
+        return entry
 
-    def put_page(self, ticket: int, scope: Hashable, query: Hashable, body: bytes, changes_at: datetime | None) -> None:
+    def put_page(
+        self,
+        ticket: int,
+        scope: Hashable,
+        query: Hashable,
+        body: bytes,
+        changes_at: datetime | None,
+        link: str | None = None,
+    ) -> None:
         if not self._storable(ticket, scope):
             return
-        self._pages.setdefault(scope, {})[query] = CachedPage(body, time.monotonic() + self._ttl, changes_at)
+        self._pages.setdefault(scope, {})[query] = CachedPage(body, link, time.monotonic() + self._ttl, changes_at)
         self._pages.move_to_end(scope)
         if len(self._pages) > self._capacity:
             self._pages.popitem(last=False)

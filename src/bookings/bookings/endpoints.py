@@ -8,12 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response, status
 
 from bookings.auth.dependencies import Caller
-from bookings.bookings import service
+from bookings.bookings import history, service
 from bookings.bookings.dependencies import Bookings
-from bookings.bookings.schemas import BookingCreate, BookingOut, BookingPatch, BookingWindow, CancelIn
+from bookings.bookings.schemas import BookingCreate, BookingOut, BookingPatch, BookingWindow, CancelIn, HistoryOut
 from bookings.bookings.service import BookingNotFound, Change
 from bookings.bookings.store import slot_taken, unknown_provider
-from bookings.db import WriteSession
+from bookings.db import ReadSession, WriteSession
 from bookings.errors import (
     Conflict,
     InvalidInput,
@@ -24,7 +24,7 @@ from bookings.errors import (
 from bookings.idempotency import keys
 from bookings.idempotency.keys import Outcome
 from bookings.kit import conditional
-from bookings.kit.pagination import Page, Paging
+from bookings.kit.pagination import CURSOR_EXAMPLE, LINK, Page, Paging, link_next
 from bookings.kit.responses import JSONBytes
 from bookings.ops.rate_limits import CREATE_BOOKING, Limits
 
@@ -70,6 +70,10 @@ KEY_ERRORS = [
     keys.IdempotencyKeyInUse(),
     keys.IdempotencyKeyReused(f"This {keys.HEADER} was used for a different request; use a new key for a new request."),
 ]
+
+
+def _request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
 
 
 def _sent(outcome: Outcome, request: Request) -> JSONBytes:
@@ -118,7 +122,7 @@ async def create(
 ) -> JSONBytes:
     await limits.hit(CREATE_BOOKING, str(caller.user_id), request, response)
     key = await keys.key_of(request, caller.user_id, idempotency_key)
-    return _sent(await bookings.create(caller, body, key), request)
+    return _sent(await bookings.create(caller, body, key, _request_id(request)), request)
 
 
 @router.get(
@@ -127,7 +131,7 @@ async def create(
     response_class=JSONBytes,
     operation_id="listBookings",
     summary="Bookings the caller may see, a page at a time",
-    responses=problem_responses(401, 422, 503),
+    responses={200: {"headers": LINK}, **problem_responses(400, 401, 422, 503, examples=[CURSOR_EXAMPLE])},
 )
 async def list_bookings(
     caller: Caller,
@@ -138,7 +142,8 @@ async def list_bookings(
         Query(alias="type", description="`upcoming` (ends after now, earliest first) or `past` (latest first)."),
     ] = None,
 ) -> JSONBytes:
-    return JSONBytes(await bookings.list(caller, window, paging))
+    body, link = await bookings.list(caller, window, paging)
+    return JSONBytes(body, headers=None if link is None else {"Link": link})
 
 
 @router.get(
@@ -191,7 +196,7 @@ async def update(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> JSONBytes:
     key = await keys.key_of(request, caller.user_id, idempotency_key)
-    change = Change(caller, booking_id, if_match, key)
+    change = Change(caller, booking_id, if_match, key, _request_id(request))
     return _sent(await bookings.update(session, change, body), request)
 
 
@@ -226,5 +231,30 @@ async def cancel(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> JSONBytes:
     key = await keys.key_of(request, caller.user_id, idempotency_key)
-    change = Change(caller, booking_id, if_match, key)
+    change = Change(caller, booking_id, if_match, key, _request_id(request))
     return _sent(await bookings.cancel(session, change, body.reason if body else None), request)
+
+
+@router.get(
+    "/{bookingId}/history",
+    response_model=Page[HistoryOut],
+    operation_id="getBookingHistory",
+    summary="Every version of a booking: what changed, by whom, from which request (oldest first)",
+    description="Whoever may see the booking may see its history; it is kept for the booking's life.",
+    responses={
+        200: {"headers": LINK},
+        **problem_responses(400, 401, 404, 422, 503, examples=[NOT_VISIBLE, CURSOR_EXAMPLE]),
+    },
+)
+async def get_history(
+    booking_id: BookingId,
+    caller: Caller,
+    bookings: Bookings,
+    session: ReadSession,
+    paging: Paging,
+    response: Response,
+) -> Page[HistoryOut]:
+    await bookings.get(caller, booking_id)  # 404 unless the caller may see the booking
+    page = await history.page(session, booking_id, paging)
+    link_next(response, paging, page)
+    return page

@@ -10,8 +10,10 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, Integer, String, Uuid
+from sqlalchemy import JSON, CheckConstraint, Enum, ForeignKey, Index, Integer, String, Uuid
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bookings.kit.orm import Base, UTCDateTime
@@ -52,3 +54,30 @@ class Booking(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class HistoryAction(enum.StrEnum):
+    CREATED = "created"
+    RESCHEDULED = "rescheduled"
+    UPDATED = "updated"  # the notes alone
+    CANCELLED = "cancelled"
+
+
+class HistoryEntry(Base):
+    """One version of a booking: who made it, from which request, and what changed (``{"field": {"from", "to"}}``).
+
+    Written in the change's own transaction and kept for the booking's life; the events outbox is pruned after
+    its retention and is not the record.
+    """
+
+    __tablename__ = "booking_history"
+
+    booking_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("bookings.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    action: Mapped[str] = mapped_column(String(16))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    actor_role: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    request_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON().with_variant(postgresql.JSONB(), "postgresql"))
+    reason: Mapped[str | None] = mapped_column(String(500), nullable=True)

@@ -18,6 +18,7 @@ from bookings.bookings.models import Booking
 from bookings.bookings.policy import VisibleBookings
 from bookings.bookings.schemas import BookingWindow
 from bookings.bookings.store import PROVIDER_LOCK_SPACE, ListQuery
+from bookings.kit.pagination import keyset
 
 BOOKINGS = cast(Table, Booking.__table__)
 
@@ -59,23 +60,25 @@ def _window(window: BookingWindow | None, now: datetime, longest: timedelta) -> 
 
 async def list_visible(
     connection: AsyncConnection, visible: VisibleBookings, query: ListQuery
-) -> tuple[list[Row[Any]], int, datetime | None]:
-    """The page, the total, and the earliest end among the visible bookings not yet ended."""
+) -> tuple[list[Row[Any]], int | None, datetime | None]:
+    """The page (and one row more), the total when paging by number, and the earliest end among the visible
+    bookings not yet ended."""
     where = and_(visible.clause, *_window(query.window, query.now, query.longest))
-    if query.window is BookingWindow.PAST:
-        order = (Booking.start_time.desc(), Booking.id.desc())
-    else:
-        order = (Booking.start_time.asc(), Booking.id.asc())
     page = query.paging
+    descending = query.window is BookingWindow.PAST
     rows = list(
-        await connection.execute(select(BOOKINGS).where(where).order_by(*order).offset(page.offset).limit(page.limit))
+        await connection.execute(
+            keyset(select(BOOKINGS).where(where), page, BOOKINGS.c.start_time, BOOKINGS.c.id, descending=descending)
+        )
     )
     changes_at = await connection.scalar(
         select(func.min(Booking.end_time)).where(
             visible.clause, *_window(BookingWindow.UPCOMING, query.now, query.longest)
         )
     )
-    if page.offset == 0 and len(rows) < page.limit:
+    if page.page is None:
+        return rows, None, changes_at
+    if page.offset == 0 and len(rows) <= page.limit:
         return rows, len(rows), changes_at  # the whole result fits on the first page: no need to count
     total = await connection.scalar(select(func.count()).select_from(BOOKINGS).where(where))
     return rows, total or 0, changes_at

@@ -11,9 +11,10 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
-from bookings.bookings.models import BookingStatus
+from bookings.bookings.models import BookingStatus, HistoryAction
 from bookings.kit.schemas import ApiInput, ApiModel
 from bookings.kit.time import Instant
+from bookings.users.models import Role
 
 _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 _LATEST = datetime(2200, 1, 1, tzinfo=UTC)
@@ -152,3 +153,39 @@ class BookingOut(ApiModel):
     version: int = Field(description="Starts at 1, incremented by every change; the `ETag` is it in quotes.")
     created_at: datetime
     updated_at: datetime
+
+
+class Actor(ApiModel):
+    user_id: uuid.UUID | None = Field(description="Who made the change.")
+    role: Role | None = Field(description="Their role when they made it.")
+
+
+class FieldChange(ApiModel):
+    from_: str | None = Field(alias="from", description="The value before (`null` for a new booking's fields).")
+    to: str | None
+
+
+class HistoryOut(ApiModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "version": 3,
+                    "action": "cancelled",
+                    "occurredAt": "2030-04-20T17:05:00Z",
+                    "actor": {"userId": "7c9e6679-7425-40de-944b-e07fc1f90ae7", "role": "user"},
+                    "requestId": "5f0c8f0e6a4b4d0f9a0f4a8c6b1e2d3f",
+                    "changes": {"status": {"from": "confirmed", "to": "cancelled"}},
+                    "reason": "Feeling better",
+                }
+            ]
+        }
+    )
+
+    version: int
+    action: HistoryAction
+    occurred_at: datetime
+    actor: Actor
+    request_id: str | None = Field(description="The `X-Request-ID` of the request that made the change.")
+    changes: dict[str, FieldChange] = Field(description="Each field the change altered, by its API name.")
+    reason: str | None = Field(description="The cancellation's reason.")

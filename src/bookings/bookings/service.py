@@ -9,15 +9,16 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pydantic import TypeAdapter
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookings.auth.principal import Principal
-from bookings.bookings import policy, repository
+from bookings.bookings import history, policy, repository
 from bookings.bookings.cache import ADMINS, ReadCache
-from bookings.bookings.models import Booking, BookingStatus
+from bookings.bookings.models import Booking, BookingStatus, HistoryAction
 from bookings.bookings.reminders import Reminders
 from bookings.bookings.schemas import BookingCreate, BookingOut, BookingPatch, BookingWindow
 from bookings.bookings.store import BookingStore, ListQuery, NewBooking, is_overlap, slot_taken
@@ -29,7 +30,7 @@ from bookings.events.schemas import EventType
 from bookings.idempotency import repository as idempotency
 from bookings.idempotency.keys import IdempotencyKey, Outcome
 from bookings.kit import conditional
-from bookings.kit.pagination import Page, PageRequest
+from bookings.kit.pagination import Page, PageRequest, Position, paged
 from bookings.kit.time import Clock
 from bookings.ops.metrics import Metrics
 from bookings.users.models import Role
@@ -51,6 +52,7 @@ class Change:
     booking_id: uuid.UUID
     if_match: str | None = None
     key: IdempotencyKey | None = None
+    request_id: str | None = None
 
 
 def _answer(booking: BookingOut, status: int = 200) -> Outcome:
@@ -58,6 +60,18 @@ def _answer(booking: BookingOut, status: int = 200) -> Outcome:
     if status == 201:
         headers["Location"] = f"/v1/bookings/{booking.id}"
     return Outcome(status, booking.model_dump_json(by_alias=True).encode(), headers)
+
+
+def _tracked(booking: Booking) -> dict[str, Any]:
+    return {name: getattr(booking, name) for name in history.TRACKED}
+
+
+def _same(booking: BookingOut) -> BookingOut:
+    return booking
+
+
+def _position(booking: BookingOut) -> Position:
+    return (booking.start_time, booking.id)
 
 
 class BookingService:
@@ -82,7 +96,13 @@ class BookingService:
         self._require_if_match = settings.require_if_match
         self.longest = timedelta(minutes=settings.max_booking_minutes)
 
-    async def create(self, caller: Principal, data: BookingCreate, key: IdempotencyKey | None = None) -> Outcome:
+    async def create(
+        self,
+        caller: Principal,
+        data: BookingCreate,
+        key: IdempotencyKey | None = None,
+        request_id: str | None = None,
+    ) -> Outcome:
         if not policy.can_create(caller):
             raise NotPermitted("Only accounts with the `user` role can make bookings.")
         now = self._clock()
@@ -100,6 +120,7 @@ class BookingService:
             updated_at=now,
         )
         outcome = _answer(booking, 201)
+        made = history.changes({}, {name: getattr(booking, name) for name in history.TRACKED if name != "status"})
         new = NewBooking(
             booking=booking,
             snapshot=booking.model_dump(mode="json", by_alias=True),
@@ -109,6 +130,7 @@ class BookingService:
             now=now,
             outcome=outcome,
             key=key,
+            revision=history.Revision(1, HistoryAction.CREATED, caller, request_id, made, now),
         )
         if (prior := await self._store.create(new)) is not None:  # committed when it returns
             return prior
@@ -131,19 +153,23 @@ class BookingService:
         self._cache.put_booking(ticket, booking.id, booking.user_id, booking.provider_id, body, etag)
         return body, etag
 
-    async def list(self, caller: Principal, window: BookingWindow | None, paging: PageRequest) -> bytes:
+    async def list(
+        self, caller: Principal, window: BookingWindow | None, paging: PageRequest
+    ) -> tuple[bytes, str | None]:
+        """The page's JSON and its ``Link`` header (``None`` on the last page)."""
         now = self._clock()
         scope = ADMINS if caller.role is Role.ADMIN else caller.user_id
-        key = (caller.role, window, paging.page, paging.limit)
+        key = (caller.role, window, paging.page, paging.limit, paging.cursor)
         if (cached := self._cache.page(scope, key, now)) is not None:
-            return cached
+            return cached.body, cached.link
         ticket = self._cache.ticket()
         query = ListQuery(window=window, paging=paging, now=now, longest=self.longest)
         found = await self._store.page(policy.visible_to(caller), query)
-        page = Page[BookingOut](items=found.items, page=paging.page, limit=paging.limit, total=found.total)
+        page = paged(found.items, found.total, paging, _same, _position)
         body = PAGE.dump_json(page, by_alias=True)
-        self._cache.put_page(ticket, scope, key, body, found.changes_at)
-        return body
+        link = None if page.next_cursor is None else paging.link(page.next_cursor)
+        self._cache.put_page(ticket, scope, key, body, found.changes_at, link)
+        return body, link
 
     async def close(self) -> None:
         await self._store.close()
@@ -161,6 +187,7 @@ class BookingService:
         if booking.status is BookingStatus.CANCELLED:
             raise Conflict("A cancelled booking cannot be changed.")
         now = self._clock()
+        before = _tracked(booking)
         moved = False
         if data.start_time is not None or data.end_time is not None:
             start = data.start_time or booking.start_time
@@ -176,6 +203,9 @@ class BookingService:
         await self._save(session, booking)
         if moved:
             await self._reminders.move(session, booking, now)
+        changed = history.changes(before, _tracked(booking))
+        action = HistoryAction.RESCHEDULED if {"startTime", "endTime"} & set(changed) else HistoryAction.UPDATED
+        self._revised(session, booking, change, action, changed, now)
         return self._changed(session, EventType.UPDATED, booking, change, now)
 
     async def cancel(self, session: AsyncSession, change: Change, reason: str | None) -> Outcome:
@@ -193,6 +223,7 @@ class BookingService:
         now = self._clock()
         if booking.end_time <= now:
             raise Conflict("The booking has already ended.")
+        before = _tracked(booking)
         booking.status = BookingStatus.CANCELLED
         booking.cancel_reason = reason
         booking.version += 1
@@ -200,6 +231,8 @@ class BookingService:
         await session.flush()
         await self._reminders.cancel(session, booking, now)
         after_commit(session, self._metrics.bookings_cancelled.inc)
+        changed = history.changes(before, _tracked(booking))
+        self._revised(session, booking, change, HistoryAction.CANCELLED, changed, now, reason)
         return self._changed(session, EventType.CANCELLED, booking, change, now)
 
     def _changed(
@@ -216,6 +249,19 @@ class BookingService:
         if change.key is not None:
             idempotency.remember(session, change.key, outcome, now)
         return outcome
+
+    def _revised(
+        self,
+        session: AsyncSession,
+        booking: Booking,
+        change: Change,
+        action: HistoryAction,
+        changed: dict[str, dict[str, Any]],
+        now: datetime,
+        reason: str | None = None,
+    ) -> None:
+        revision = history.Revision(booking.version, action, change.caller, change.request_id, changed, now, reason)
+        history.record(session, booking.id, revision)
 
     def _unchanged(self, session: AsyncSession, booking: Booking, change: Change) -> Outcome:
         outcome = _answer(BookingOut.model_validate(booking))

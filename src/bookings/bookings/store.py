@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from bookings.bookings.history import Revision
 from bookings.bookings.policy import VisibleBookings
 from bookings.bookings.schemas import BookingOut, BookingWindow
 from bookings.config import Settings
@@ -68,6 +69,7 @@ class NewBooking:
     reminder: NewJob
     now: datetime
     outcome: Outcome
+    revision: Revision
     key: IdempotencyKey | None = None
 
 
@@ -79,8 +81,8 @@ class BookingPage:
     them moves from upcoming to past. ``None``: none is left to end, so only a change can alter the page.
     """
 
-    items: list[BookingOut]
-    total: int
+    items: list[BookingOut]  # the page, and one more if another page follows (``kit.pagination.paged``)
+    total: int | None  # None when walking by cursor
     changes_at: datetime | None
 
 

@@ -14,12 +14,13 @@ import functools
 import json
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from bookings.bookings.models import BookingStatus
+from bookings.bookings.models import BookingStatus, HistoryAction
 from bookings.bookings.policy import VisibleBookings
 from bookings.bookings.schemas import BookingOut, BookingWindow
 from bookings.bookings.store import (
@@ -73,21 +74,25 @@ _CREATE = f"""
 ), reminder AS (
     INSERT INTO jobs (kind, dedup_key, payload, state, due_at, run_at, attempts, max_attempts, created_at, updated_at)
     SELECT $11, $12, $13::jsonb, '{JobState.PENDING.value}', $14, $14, 0, $15, $7, $7 FROM booking
+), history AS (
+    INSERT INTO booking_history
+        (booking_id, version, action, occurred_at, actor_id, actor_role, request_id, changes, reason)
+    SELECT id, 1, '{HistoryAction.CREATED.value}', $7, $9, $16, $17, $18::jsonb, NULL FROM booking
 ){{record}}
 """  # noqa: S608 (constants only)
 CREATE = "WITH " + _CREATE.format(claim="", unclaimed="", record="\nSELECT count(*) FROM booking")
-# With an Idempotency-Key ($16, its lock name $17): the key's advisory lock (not free: a duplicate is running), the
+# With an Idempotency-Key ($19, its lock name $20): the key's advisory lock (not free: a duplicate is running), the
 # outcome stored for it (then nothing is written), and otherwise the booking's outcome stored with it. The stored
 # outcome is read in the statement's snapshot, which a duplicate may commit after: its record then makes this
 # insert fail on the primary key, and the caller reads the record again.
 _CLAIM = f"""claim AS (
-    SELECT pg_try_advisory_xact_lock({LOCK_SPACE}, hashtext($17)) AS free
+    SELECT pg_try_advisory_xact_lock({LOCK_SPACE}, hashtext($20)) AS free
 ), prior AS (
-    SELECT fingerprint, status, body, headers FROM idempotency_keys WHERE caller_id = $2 AND key = $16
+    SELECT fingerprint, status, body, headers FROM idempotency_keys WHERE caller_id = $2 AND key = $19
 ), """  # noqa: S608 (constants only)
 _RECORD = """, record AS (
     INSERT INTO idempotency_keys (caller_id, key, fingerprint, status, body, headers, created_at)
-    SELECT $2, $16, $18, $19, $20, $21::jsonb, $7 FROM booking
+    SELECT $2, $19, $21, $22, $23, $24::jsonb, $7 FROM booking
 )
 SELECT (SELECT free FROM claim) AS free, (SELECT count(*) FROM booking) AS written, prior.*
 FROM (SELECT) AS one LEFT JOIN prior ON TRUE"""
@@ -104,24 +109,38 @@ _WINDOWS = {
 
 
 @functools.cache
-def _page_sql(owner_column: str | None, window: BookingWindow | None) -> str:
-    """The page, its total and the next end among the visible bookings, in one round trip (at least one row).
+def _page_sql(owner_column: str | None, window: BookingWindow | None, by_cursor: bool) -> tuple[str, tuple[str, ...]]:
+    """The page (and one row more), its total when paging by number, and the next end among the visible bookings,
+    in one round trip (at least one row). Returns the SQL and the names of its parameters, in order: ``now``,
+    ``floor`` (now - longest), ``fetch``, then ``owner`` (not for an admin), then ``offset`` or, by cursor,
+    ``after_start`` and ``after_id`` (the keyset, in the window's order)."""
+    names = ["now", "floor", "fetch"]
 
-    Parameters: $1 now, $2 now - longest, $3 limit, $4 offset, then $5 the owner's id (not for an admin).
-    """
-    owner = f"{owner_column} = $5" if owner_column else "TRUE"
+    def param(name: str) -> str:
+        names.append(name)
+        return f"${len(names)}"
+
+    owner = f"{owner_column} = {param('owner')}" if owner_column else "TRUE"
     where, order = _WINDOWS[window]
     where = where.format(now="$1", longest="$2")
-    return f"""
+    if by_cursor:
+        after = "<" if window is BookingWindow.PAST else ">"
+        where += f" AND (start_time, id) {after} ({param('after_start')}, {param('after_id')})"
+        total, skip = "(SELECT NULL::bigint AS total)", ""
+    else:
+        total = f"(SELECT count(*) AS total FROM bookings WHERE {owner} AND {where})"  # noqa: S608 (as below)
+        skip = f" OFFSET {param('offset')}"
+    sql = f"""
 SELECT t.total, n.changes_at, p.*
-FROM (SELECT count(*) AS total FROM bookings WHERE {owner} AND {where}) AS t
+FROM {total} AS t
 CROSS JOIN (
     SELECT min(end_time) AS changes_at FROM bookings WHERE {owner} AND start_time > $2 AND end_time > $1
 ) AS n
 LEFT JOIN LATERAL (
-    SELECT {COLUMNS} FROM bookings WHERE {owner} AND {where} ORDER BY {order} LIMIT $3 OFFSET $4
+    SELECT {COLUMNS} FROM bookings WHERE {owner} AND {where} ORDER BY {order} LIMIT $3{skip}
 ) AS p ON TRUE
 """  # noqa: S608 (a column named by the policy, fixed predicates; every value is a parameter)
+    return sql, tuple(names)
 
 
 @functools.cache
@@ -201,6 +220,9 @@ class PostgresBookingStore:
             json.dumps(job.payload),
             job.run_at,
             job.max_attempts,
+            new.revision.actor.role.value,
+            new.revision.request_id,
+            json.dumps(new.revision.changes),
         )
         try:
             if new.key is None:
@@ -247,10 +269,18 @@ class PostgresBookingStore:
         return None if row is None else _booking(row)
 
     async def page(self, visible: VisibleBookings, query: ListQuery) -> BookingPage:
-        sql = _page_sql(visible.owner_column, query.window)
-        args: list[Any] = [query.now, query.now - query.longest, query.paging.limit, query.paging.offset]
-        if visible.owner_column:
-            args.append(visible.owner_id)
+        after = query.paging.after(datetime, uuid.UUID)
+        sql, names = _page_sql(visible.owner_column, query.window, after is not None)
+        values: dict[str, Any] = {
+            "now": query.now,
+            "floor": query.now - query.longest,
+            "fetch": query.paging.fetch,
+            "owner": visible.owner_id,
+            "offset": query.paging.offset,
+        }
+        if after is not None:
+            values["after_start"], values["after_id"] = after
+        args = [values[name] for name in names]
         rows = await self._run(lambda conn: conn.fetch(sql, *args))
         items = [_booking(row) for row in rows if row["id"] is not None]
         return BookingPage(items=items, total=rows[0]["total"], changes_at=rows[0]["changes_at"])

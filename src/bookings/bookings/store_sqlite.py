@@ -6,7 +6,7 @@ import uuid
 
 from sqlalchemy.exc import DBAPIError
 
-from bookings.bookings import repository
+from bookings.bookings import history, repository
 from bookings.bookings.models import Booking
 from bookings.bookings.policy import VisibleBookings
 from bookings.bookings.schemas import BookingOut
@@ -43,6 +43,7 @@ class SqliteBookingStore:
                 raise
             self._outbox.record(session, EventType(new.event), new.snapshot, actor_id=new.actor_id, now=new.now)
             self._jobs.schedule(session, new.reminder, now=new.now)
+            history.record(session, b.id, new.revision)
             if new.key is not None:
                 idempotency.remember(session, new.key, new.outcome, new.now)
         return None

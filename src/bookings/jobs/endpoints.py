@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, status
+from fastapi import APIRouter, Depends, Path, Request, Response, status
 
 from bookings.auth.dependencies import AdminCaller
 from bookings.db import ReadSession, WriteSession
 from bookings.errors import problem_responses
 from bookings.jobs.schemas import DeadLetterOut, RetriedOut
 from bookings.jobs.service import DeadLetterNotFound, DeadLetters
-from bookings.kit.pagination import Page, Paging
+from bookings.kit.pagination import CURSOR_EXAMPLE, LINK, Page, Paging, link_next
 
 router = APIRouter(prefix="/v1/admin/dead-letters", tags=["admin"])
 
@@ -29,12 +29,14 @@ JobId = Annotated[int, Path(alias="jobId", ge=1, le=2**62, description="The dead
     "",
     operation_id="listDeadLetters",
     summary="Jobs that failed their last attempt, newest first, with their last error",
-    responses=problem_responses(401, 403, 422, 503),
+    responses={200: {"headers": LINK}, **problem_responses(400, 401, 403, 422, 503, examples=[CURSOR_EXAMPLE])},
 )
 async def list_dead_letters(
-    _caller: AdminCaller, session: ReadSession, service: DeadLettersDep, paging: Paging
+    _caller: AdminCaller, session: ReadSession, service: DeadLettersDep, paging: Paging, response: Response
 ) -> Page[DeadLetterOut]:
-    return await service.list(session, paging)
+    page = await service.list(session, paging)
+    link_next(response, paging, page)
+    return page
 
 
 @router.post(

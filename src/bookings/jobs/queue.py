@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bookings.db import after_commit
 from bookings.jobs.models import LIVE_STATES, Job, JobState
 from bookings.jobs.wakeup import Wakeup
-from bookings.kit.pagination import PageRequest
+from bookings.kit.pagination import PageRequest, Position, keyset
 from bookings.ops.metrics import Metrics
 
 MAX_ERROR_LENGTH = 2000
@@ -186,13 +186,18 @@ async def next_due(session: AsyncSession) -> datetime | None:
     return await session.scalar(select(func.min(Job.run_at)).where(Job.state == JobState.PENDING.value))
 
 
-async def dead_letters(session: AsyncSession, page: PageRequest) -> tuple[list[Job], int]:
+async def dead_letters(session: AsyncSession, page: PageRequest) -> tuple[list[Job], int | None]:
+    """Newest first; the count only when paging by number."""
     where = Job.state == JobState.DEAD.value
-    total = await session.scalar(select(func.count()).select_from(Job).where(where))
-    rows = await session.scalars(
-        select(Job).where(where).order_by(Job.finished_at.desc(), Job.id.desc()).offset(page.offset).limit(page.limit)
-    )
-    return list(rows), total or 0
+    total = None
+    if page.page is not None:
+        total = await session.scalar(select(func.count()).select_from(Job).where(where)) or 0
+    rows = await session.scalars(keyset(select(Job).where(where), page, Job.finished_at, Job.id, descending=True))
+    return list(rows), total
+
+
+def dead_letter_position(job: Job) -> Position:
+    return (job.finished_at, job.id)
 
 
 async def retry_dead(session: AsyncSession, job_id: int, now: datetime) -> Job | None:

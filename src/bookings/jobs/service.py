@@ -8,7 +8,7 @@ from bookings.errors import NotFound
 from bookings.jobs import queue
 from bookings.jobs.schemas import DeadLetterOut, RetriedOut
 from bookings.jobs.wakeup import Wakeup
-from bookings.kit.pagination import Page, PageRequest
+from bookings.kit.pagination import Page, PageRequest, paged
 from bookings.kit.time import Clock
 
 
@@ -23,8 +23,7 @@ class DeadLetters:
 
     async def list(self, session: AsyncSession, paging: PageRequest) -> Page[DeadLetterOut]:
         rows, total = await queue.dead_letters(session, paging)
-        items = [DeadLetterOut.model_validate(row) for row in rows]
-        return Page(items=items, page=paging.page, limit=paging.limit, total=total)
+        return paged(rows, total, paging, DeadLetterOut.model_validate, queue.dead_letter_position)
 
     async def retry(self, session: AsyncSession, job_id: int) -> RetriedOut:
         job = await queue.retry_dead(session, job_id, self._clock())

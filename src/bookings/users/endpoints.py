@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from bookings.auth.dependencies import AdminCaller, Caller
 from bookings.db import ReadSession
 from bookings.errors import problem_responses
-from bookings.kit.pagination import Page, Paging
+from bookings.kit.pagination import CURSOR_EXAMPLE, LINK, Page, Paging, link_next
 from bookings.users import service
 from bookings.users.schemas import ProviderOut, UserOut
 
@@ -23,17 +23,21 @@ async def me(caller: Caller, session: ReadSession) -> UserOut:
     "/providers",
     operation_id="listProviders",
     summary="Providers that can be booked",
-    responses=problem_responses(401, 422, 503),
+    responses={200: {"headers": LINK}, **problem_responses(400, 401, 422, 503, examples=[CURSOR_EXAMPLE])},
 )
-async def providers(_caller: Caller, session: ReadSession, paging: Paging) -> Page[ProviderOut]:
-    return await service.providers(session, paging)
+async def providers(_caller: Caller, session: ReadSession, paging: Paging, response: Response) -> Page[ProviderOut]:
+    page = await service.providers(session, paging)
+    link_next(response, paging, page)
+    return page
 
 
 @router.get(
     "/users",
     operation_id="listUsers",
     summary="Every account (admins only)",
-    responses=problem_responses(401, 403, 422, 503),
+    responses={200: {"headers": LINK}, **problem_responses(400, 401, 403, 422, 503, examples=[CURSOR_EXAMPLE])},
 )
-async def everyone(_caller: AdminCaller, session: ReadSession, paging: Paging) -> Page[UserOut]:
-    return await service.everyone(session, paging)
+async def everyone(_caller: AdminCaller, session: ReadSession, paging: Paging, response: Response) -> Page[UserOut]:
+    page = await service.everyone(session, paging)
+    link_next(response, paging, page)
+    return page

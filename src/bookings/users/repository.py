@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bookings.kit.pagination import PageRequest
+from bookings.kit.pagination import PageRequest, Position, keyset
 from bookings.users.models import Role, User
 
 
@@ -25,10 +25,17 @@ async def get_by_email(session: AsyncSession, email: str) -> User | None:
     return result.scalar_one_or_none()
 
 
-async def list_by_role(session: AsyncSession, role: Role | None, page: PageRequest) -> tuple[list[User], int]:
+async def list_by_role(session: AsyncSession, role: Role | None, page: PageRequest) -> tuple[list[User], int | None]:
+    """A page by name (then id), and the count when paging by number."""
     query = select(User)
     if role is not None:
         query = query.where(User.role == role)
-    total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(query.order_by(User.name, User.id).offset(page.offset).limit(page.limit))
-    return list(rows), total or 0
+    total = None
+    if page.page is not None:
+        total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = await session.scalars(keyset(query, page, User.name, User.id))
+    return list(rows), total
+
+
+def position(user: User) -> Position:
+    return (user.name, user.id)

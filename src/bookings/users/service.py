@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookings.errors import NotAuthenticated
-from bookings.kit.pagination import Page, PageRequest
+from bookings.kit.pagination import Page, PageRequest, paged
 from bookings.users import repository
 from bookings.users.models import Role
 from bookings.users.schemas import ProviderOut, UserOut
@@ -22,10 +22,9 @@ async def me(session: AsyncSession, user_id: uuid.UUID) -> UserOut:
 
 async def providers(session: AsyncSession, paging: PageRequest) -> Page[ProviderOut]:
     rows, total = await repository.list_by_role(session, Role.PROVIDER, paging)
-    items = [ProviderOut.model_validate(r) for r in rows]
-    return Page(items=items, page=paging.page, limit=paging.limit, total=total)
+    return paged(rows, total, paging, ProviderOut.model_validate, repository.position)
 
 
 async def everyone(session: AsyncSession, paging: PageRequest) -> Page[UserOut]:
     rows, total = await repository.list_by_role(session, None, paging)
-    return Page(items=[UserOut.model_validate(r) for r in rows], page=paging.page, limit=paging.limit, total=total)
+    return paged(rows, total, paging, UserOut.model_validate, repository.position)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response, status
 from bookings.auth.dependencies import AdminCaller
 from bookings.db import ReadSession, WriteSession
 from bookings.errors import InvalidInput, problem_responses
+from bookings.kit.pagination import CURSOR_EXAMPLE, LINK, Page, Paging, link_next
 from bookings.webhooks.schemas import WebhookIn, WebhookOut, WebhookWithSecret
 from bookings.webhooks.service import WebhookNotFound, Webhooks
 
@@ -54,11 +55,15 @@ async def create(
 @router.get(
     "",
     operation_id="listWebhooks",
-    summary="Registered endpoints",
-    responses=problem_responses(401, 403, 503),
+    summary="Registered endpoints, oldest first",
+    responses={200: {"headers": LINK}, **problem_responses(400, 401, 403, 422, 503, examples=[CURSOR_EXAMPLE])},
 )
-async def list_webhooks(_caller: AdminCaller, session: ReadSession, webhooks: WebhooksDep) -> list[WebhookOut]:
-    return await webhooks.registered(session)
+async def list_webhooks(
+    _caller: AdminCaller, session: ReadSession, webhooks: WebhooksDep, paging: Paging, response: Response
+) -> Page[WebhookOut]:
+    page = await webhooks.registered(session, paging)
+    link_next(response, paging, page)
+    return page
 
 
 @router.delete(

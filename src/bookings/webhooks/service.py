@@ -7,12 +7,13 @@ import secrets
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookings.errors import NotFound
 from bookings.events.schemas import Envelope
 from bookings.jobs.queue import JobQueue, NewJob
+from bookings.kit.pagination import Page, PageRequest, keyset, paged
 from bookings.kit.time import Clock
 from bookings.webhooks.models import WebhookEndpoint
 from bookings.webhooks.schemas import WebhookIn, WebhookOut, WebhookWithSecret
@@ -51,9 +52,13 @@ class Webhooks:
         await session.flush()
         return WebhookWithSecret.model_validate(endpoint)
 
-    async def registered(self, session: AsyncSession) -> list[WebhookOut]:
-        rows = await session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.created_at))
-        return [WebhookOut.model_validate(row) for row in rows]
+    async def registered(self, session: AsyncSession, paging: PageRequest) -> Page[WebhookOut]:
+        columns = (WebhookEndpoint.created_at, WebhookEndpoint.id)
+        rows = list(await session.scalars(keyset(select(WebhookEndpoint), paging, *columns)))
+        total = None
+        if paging.page is not None:
+            total = await session.scalar(select(func.count()).select_from(WebhookEndpoint)) or 0
+        return paged(rows, total, paging, WebhookOut.model_validate, lambda row: (row.created_at, row.id))
 
     async def delete(self, session: AsyncSession, webhook_id: uuid.UUID) -> None:
         await session.delete(await self._get(session, webhook_id))

@@ -14,13 +14,17 @@ import httpx
 from bookings_client._core import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
+    IDEMPOTENCY_KEY,
     USER_AGENT,
     RetryPolicy,
     TokenState,
     as_uuid,
     aware,
     body,
+    checked_key,
     connection_error,
+    if_match_header,
+    paging,
     parse,
     raise_for_status,
 )
@@ -107,19 +111,28 @@ class AsyncBookingsClient:
     # -- transport -----------------------------------------------------------------------------------------------
 
     async def _send(
-        self, method: str, path: str, *, params: Mapping[str, Any] | None, json: Any, headers: dict[str, str]
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        headers: dict[str, str],
+        keyed: bool = False,
     ) -> httpx.Response:
+        """One request, repeated as ``self.retry`` allows; ``keyed`` when it carries an ``Idempotency-Key`` (every
+        attempt then sends the same key, so the service applies the change at most once)."""
         attempt = 0
         while True:
             try:
                 response = await self._http.request(method, path, params=params, json=json, headers=headers)
             except httpx.TransportError as error:
-                if not self.retry.retry_on_error(method, error, attempt):
+                if not self.retry.retry_on_error(method, error, attempt, keyed=keyed):
                     raise connection_error(error, method, path) from error
                 await asyncio.sleep(self.retry.delay(attempt))
                 attempt += 1
                 continue
-            delay = self.retry.retry_on_status(method, response, attempt)
+            delay = self.retry.retry_on_status(method, response, attempt, keyed=keyed)
             if delay is None:
                 return response
             await asyncio.sleep(delay)
@@ -133,15 +146,23 @@ class AsyncBookingsClient:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         authenticated: bool = True,
+        idempotency_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
+        """``idempotency_key``: sent as ``Idempotency-Key`` on every attempt, which makes a POST or PATCH safe to
+        repeat after a failure where it may have reached the service (see :class:`RetryPolicy`)."""
+        extra = dict(headers or {})
+        if idempotency_key is not None:
+            extra[IDEMPOTENCY_KEY] = idempotency_key
+        keyed = idempotency_key is not None
         retried_401 = False
         while True:
-            headers: dict[str, str] = {}
+            sent = dict(extra)
             generation = self._tokens.generation
             if authenticated and (token := await self._access_token()) is not None:
-                headers["Authorization"] = f"Bearer {token}"
+                sent["Authorization"] = f"Bearer {token}"
                 generation = self._tokens.generation
-            response = await self._send(method, path, params=params, json=json, headers=headers)
+            response = await self._send(method, path, params=params, json=json, headers=sent, keyed=keyed)
             if response.status_code == 401 and authenticated and not retried_401 and self._tokens.tokens is not None:
                 # The access token was refused before the service did anything (rotated key, clock skew): renew it
                 # once and repeat the request, whatever its method.
@@ -241,20 +262,21 @@ class AsyncProviders:
     def __init__(self, client: AsyncBookingsClient) -> None:
         self._client = client
 
-    async def list(self, *, page: int = 1, limit: int = 20) -> Page[Provider]:
-        response = await self._client._request("GET", "/v1/providers", params={"page": page, "limit": limit})
+    async def list(self, *, page: int = 1, limit: int = 20, cursor: str | None = None) -> Page[Provider]:
+        """One page, by number, or after ``cursor`` (a page's ``next_cursor``)."""
+        response = await self._client._request("GET", "/v1/providers", params=paging(page, limit, cursor))
         return parse(Page[Provider], response)
 
     async def iter(self, *, limit: int = 100) -> AsyncIterator[Provider]:
-        """Every provider, page after page."""
-        page = 1
+        """Every provider, walking by cursor."""
+        cursor: str | None = None
         while True:
-            result = await self.list(page=page, limit=limit)
+            result = await self.list(limit=limit, cursor=cursor)
             for item in result.items:
                 yield item
-            if not result.items or not result.has_next:
+            if result.next_cursor is None:
                 return
-            page += 1
+            cursor = result.next_cursor
 
 
 class AsyncBookings:
@@ -262,8 +284,22 @@ class AsyncBookings:
         self._client = client
 
     async def create(
-        self, *, provider_id: UUID | str, start_time: datetime, end_time: datetime, notes: str | None = None
+        self,
+        *,
+        provider_id: UUID | str,
+        start_time: datetime,
+        end_time: datetime,
+        notes: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Booking:
+        """Book a provider for a slot.
+
+        Sent with an ``Idempotency-Key``: ``idempotency_key`` if given (1-255 visible ASCII characters; reuse it
+        to repeat this same booking from elsewhere, e.g. after a crash), else a new random one for this call. The
+        SDK's own retries (a dropped connection, a timeout, a 503) send the same key, so the booking is made once;
+        a repeat answers with the first outcome.
+        """
+        key = checked_key(idempotency_key)
         fields: dict[str, Any] = {
             "provider_id": as_uuid("provider_id", provider_id),
             "start_time": aware("start_time", start_time),
@@ -271,45 +307,84 @@ class AsyncBookings:
         }
         if notes is not None:
             fields["notes"] = notes
-        response = await self._client._request("POST", "/v1/bookings", json=body(BookingCreateBody(**fields)))
+        payload = body(BookingCreateBody(**fields))
+        response = await self._client._request("POST", "/v1/bookings", json=payload, idempotency_key=key)
         return parse(Booking, response)
 
     async def get(self, booking_id: UUID | str) -> Booking:
         booking_id = as_uuid("booking_id", booking_id)
         return parse(Booking, await self._client._request("GET", f"/v1/bookings/{booking_id}"))
 
-    async def list(self, *, type: BookingWindow | None = None, page: int = 1, limit: int = 20) -> Page[Booking]:
+    async def list(
+        self, *, type: BookingWindow | None = None, page: int = 1, limit: int = 20, cursor: str | None = None
+    ) -> Page[Booking]:
         """One page of the bookings the caller may see: ``upcoming`` (earliest first), ``past`` (latest first), or
-        all of them (earliest first) when ``type`` is None."""
-        params: dict[str, Any] = {"page": page, "limit": limit}
+        all of them (earliest first) when ``type`` is None; by number, or after ``cursor`` (a ``next_cursor``)."""
+        params = paging(page, limit, cursor)
         if type is not None:
             params["type"] = type
         return parse(Page[Booking], await self._client._request("GET", "/v1/bookings", params=params))
 
     async def iter(self, *, type: BookingWindow | None = None, limit: int = 100) -> AsyncIterator[Booking]:
-        """Every booking the caller may see, page after page (a booking added or removed meanwhile may shift one)."""
-        page = 1
+        """Every booking the caller may see, walking by cursor: a booking added or cancelled meanwhile never
+        makes another repeat or go missing."""
+        cursor: str | None = None
         while True:
-            result = await self.list(type=type, page=page, limit=limit)
+            result = await self.list(type=type, limit=limit, cursor=cursor)
             for item in result.items:
                 yield item
-            if not result.items or not result.has_next:
+            if result.next_cursor is None:
                 return
-            page += 1
+            cursor = result.next_cursor
 
-    async def reschedule(self, booking_id: UUID | str, *, start_time: datetime, end_time: datetime) -> Booking:
+    async def reschedule(
+        self,
+        booking_id: UUID | str,
+        *,
+        start_time: datetime,
+        end_time: datetime,
+        idempotency_key: str | None = None,
+        if_match: int | str | None = None,
+    ) -> Booking:
+        """Move the booking. ``idempotency_key`` as for :meth:`create`. ``if_match``: the ``version`` (or ``ETag``)
+        the change is based on; if the booking changed since, nothing is written (``PreconditionFailedError``)."""
         booking_id = as_uuid("booking_id", booking_id)
         payload = BookingPatchBody(start_time=aware("start_time", start_time), end_time=aware("end_time", end_time))
-        return parse(Booking, await self._client._request("PATCH", f"/v1/bookings/{booking_id}", json=body(payload)))
+        return await self._patch(booking_id, payload, idempotency_key, if_match)
 
-    async def update(self, booking_id: UUID | str, *, notes: str | None) -> Booking:
-        """Replace the notes (None clears them)."""
+    async def update(
+        self,
+        booking_id: UUID | str,
+        *,
+        notes: str | None,
+        idempotency_key: str | None = None,
+        if_match: int | str | None = None,
+    ) -> Booking:
+        """Replace the notes (None clears them). ``idempotency_key`` and ``if_match`` as for :meth:`reschedule`."""
         booking_id = as_uuid("booking_id", booking_id)
-        payload = BookingPatchBody(notes=notes)
-        return parse(Booking, await self._client._request("PATCH", f"/v1/bookings/{booking_id}", json=body(payload)))
+        return await self._patch(booking_id, BookingPatchBody(notes=notes), idempotency_key, if_match)
 
-    async def cancel(self, booking_id: UUID | str, *, reason: str | None = None) -> Booking:
+    async def _patch(
+        self, booking_id: UUID, payload: BookingPatchBody, idempotency_key: str | None, if_match: int | str | None
+    ) -> Booking:
+        key, headers = checked_key(idempotency_key), if_match_header(if_match)
+        path = f"/v1/bookings/{booking_id}"
+        response = await self._client._request("PATCH", path, json=body(payload), idempotency_key=key, headers=headers)
+        return parse(Booking, response)
+
+    async def cancel(
+        self,
+        booking_id: UUID | str,
+        *,
+        reason: str | None = None,
+        idempotency_key: str | None = None,
+        if_match: int | str | None = None,
+    ) -> Booking:
+        """Cancel the booking (cancelling a cancelled one answers it unchanged). ``idempotency_key`` and
+        ``if_match`` as for :meth:`reschedule`."""
         booking_id = as_uuid("booking_id", booking_id)
+        key, headers = checked_key(idempotency_key), if_match_header(if_match)
         payload = CancelBody(reason=reason) if reason is not None else CancelBody()
-        response = await self._client._request("POST", f"/v1/bookings/{booking_id}/cancel", json=body(payload))
+        path = f"/v1/bookings/{booking_id}/cancel"
+        response = await self._client._request("POST", path, json=body(payload), idempotency_key=key, headers=headers)
         return parse(Booking, response)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
+import re
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,13 +16,26 @@ from uuid import UUID
 import httpx
 import pydantic
 
-from bookings_client.errors import APIConnectionError, InvalidArgumentError, error_from, parse_retry_after
+from bookings_client.errors import (
+    IDEMPOTENCY_KEY_IN_USE,
+    APIConnectionError,
+    InvalidArgumentError,
+    error_from,
+    parse_retry_after,
+)
 from bookings_client.models import TokenPair
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({502, 503, 504})
+IDEMPOTENCY_KEY = "Idempotency-Key"
+# What the service accepts as a key: 1-255 visible ASCII characters.
+_VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+# Failures after which a request may or may not have reached the service (and been applied): a keyed write
+# is repeated after them, since the service replays the first outcome instead of applying it again. Not the
+# client's own mistakes (LocalProtocolError, UnsupportedProtocol), which a repeat would only make again.
+_MAY_HAVE_ARRIVED = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_RETRIES = 3
 USER_AGENT = "bookings-client-python/0.1.0"
@@ -44,6 +59,33 @@ def as_uuid(name: str, value: UUID | str) -> UUID:
         return UUID(str(value))
     except ValueError:
         raise InvalidArgumentError(f"{name} must be a UUID, got {value!r}") from None
+
+
+def checked_key(value: str | None) -> str:
+    """The caller's key, checked as the service would check it, or a new random one (one per logical call)."""
+    if value is None:
+        return str(uuid.uuid4())
+    if not isinstance(value, str) or not _VALID_KEY.fullmatch(value):
+        raise InvalidArgumentError(f"idempotency_key must be 1 to 255 visible ASCII characters, got {value!r}")
+    return value
+
+
+def if_match_header(value: int | str | None) -> dict[str, str]:
+    """An ``If-Match`` header: a booking's ``version`` (``3`` becomes ``"3"``) or an ``ETag`` as the service sent it."""
+    if value is None:
+        return {}
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise InvalidArgumentError(f"if_match must be a booking version (int) or an ETag (str), got {value!r}")
+    if isinstance(value, int):
+        return {"If-Match": f'"{value}"'}
+    if not value.strip() or any(ch in value for ch in "\r\n\0"):
+        raise InvalidArgumentError(f"if_match must be an ETag such as '\"3\"', got {value!r}")
+    return {"If-Match": value}
+
+
+def paging(page: int, limit: int, cursor: str | None) -> dict[str, Any]:
+    """A list's query: by cursor (which the server refuses beside ``page``), else by page number."""
+    return {"limit": limit, "cursor": cursor} if cursor is not None else {"page": page, "limit": limit}
 
 
 def body(model: pydantic.BaseModel) -> dict[str, Any]:
@@ -71,8 +113,17 @@ class RetryPolicy:
     """Exponential backoff with full jitter, for transient failures of requests that are safe to repeat.
 
     A request is repeated when its method is idempotent by HTTP (GET, HEAD, OPTIONS, PUT, DELETE) and it failed
-    with a connection error, a timeout or a 502/503/504. POST and PATCH are repeated only when the connection was
-    never made (the request cannot have reached the service), never after a timeout or an error status.
+    with a connection error, a timeout or a 502/503/504.
+
+    A POST or PATCH that carries an ``Idempotency-Key`` (``keyed``: create, reschedule, update, cancel) is repeated,
+    with the same key, after a failure where it may have reached the service (a reset or dropped connection, a
+    timeout), after a 502/503/504, and after a 409 ``idempotency-key-in-use`` (the first attempt is still running):
+    the service applies it at most once and answers a repeat with the first outcome.
+
+    Any other POST or PATCH (login, refresh, logout, register) is repeated only when the connection was never made
+    (the request cannot have reached the service), never after a timeout or an error status.
+
+    ``Retry-After`` is honoured, capped at ``max_backoff``.
     """
 
     max_retries: int = DEFAULT_MAX_RETRIES
@@ -87,20 +138,35 @@ class RetryPolicy:
             wait = max(wait, min(retry_after, self.max_backoff))
         return wait
 
-    def retry_on_error(self, method: str, error: httpx.TransportError, attempt: int) -> bool:
+    def retry_on_error(self, method: str, error: httpx.TransportError, attempt: int, *, keyed: bool = False) -> bool:
         if attempt >= self.max_retries:
             return False
         if method in IDEMPOTENT_METHODS:
             return True
-        return isinstance(error, httpx.ConnectError | httpx.ConnectTimeout)
+        if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout):
+            return True  # the request cannot have reached the service
+        return keyed and isinstance(error, _MAY_HAVE_ARRIVED)
 
-    def retry_on_status(self, method: str, response: httpx.Response, attempt: int) -> float | None:
+    def retry_on_status(
+        self, method: str, response: httpx.Response, attempt: int, *, keyed: bool = False
+    ) -> float | None:
         """The delay before retrying, or None to give the response to the caller."""
-        if attempt >= self.max_retries or method not in IDEMPOTENT_METHODS:
+        if attempt >= self.max_retries or not (keyed or method in IDEMPOTENT_METHODS):
             return None
-        if response.status_code not in RETRY_STATUSES:
+        if response.status_code not in RETRY_STATUSES and not (keyed and _key_in_use(response)):
             return None
         return self.delay(attempt, parse_retry_after(response.headers.get("retry-after")))
+
+
+def _key_in_use(response: httpx.Response) -> bool:
+    """A 409 that says another request with the same ``Idempotency-Key`` is still running (so: wait, repeat)."""
+    if response.status_code != 409:
+        return False
+    try:
+        problem = response.json()
+    except ValueError:
+        return False
+    return isinstance(problem, dict) and problem.get("type") == IDEMPOTENCY_KEY_IN_USE
 
 
 def connection_error(error: httpx.TransportError, method: str, url: str) -> APIConnectionError:

@@ -15,13 +15,17 @@ import httpx
 from bookings_client._core import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
+    IDEMPOTENCY_KEY,
     USER_AGENT,
     RetryPolicy,
     TokenState,
     as_uuid,
     aware,
     body,
+    checked_key,
     connection_error,
+    if_match_header,
+    paging,
     parse,
     raise_for_status,
 )
@@ -93,19 +97,28 @@ class BookingsClient:
     # -- transport -----------------------------------------------------------------------------------------------
 
     def _send(
-        self, method: str, path: str, *, params: Mapping[str, Any] | None, json: Any, headers: dict[str, str]
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        headers: dict[str, str],
+        keyed: bool = False,
     ) -> httpx.Response:
+        """One request, repeated as ``self.retry`` allows; ``keyed`` when it carries an ``Idempotency-Key`` (every
+        attempt then sends the same key, so the service applies the change at most once)."""
         attempt = 0
         while True:
             try:
                 response = self._http.request(method, path, params=params, json=json, headers=headers)
             except httpx.TransportError as error:
-                if not self.retry.retry_on_error(method, error, attempt):
+                if not self.retry.retry_on_error(method, error, attempt, keyed=keyed):
                     raise connection_error(error, method, path) from error
                 time.sleep(self.retry.delay(attempt))
                 attempt += 1
                 continue
-            delay = self.retry.retry_on_status(method, response, attempt)
+            delay = self.retry.retry_on_status(method, response, attempt, keyed=keyed)
             if delay is None:
                 return response
             time.sleep(delay)
@@ -119,15 +132,23 @@ class BookingsClient:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         authenticated: bool = True,
+        idempotency_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
+        """``idempotency_key``: sent as ``Idempotency-Key`` on every attempt, which makes a POST or PATCH safe to
+        repeat after a failure where it may have reached the service (see :class:`RetryPolicy`)."""
+        extra = dict(headers or {})
+        if idempotency_key is not None:
+            extra[IDEMPOTENCY_KEY] = idempotency_key
+        keyed = idempotency_key is not None
         retried_401 = False
         while True:
-            headers: dict[str, str] = {}
+            sent = dict(extra)
             generation = self._tokens.generation
             if authenticated and (token := self._access_token()) is not None:
-                headers["Authorization"] = f"Bearer {token}"
+                sent["Authorization"] = f"Bearer {token}"
                 generation = self._tokens.generation
-            response = self._send(method, path, params=params, json=json, headers=headers)
+            response = self._send(method, path, params=params, json=json, headers=sent, keyed=keyed)
             if response.status_code == 401 and authenticated and not retried_401 and self._tokens.tokens is not None:
                 # The access token was refused before the service did anything (rotated key, clock skew): renew it
                 # once and repeat the request, whatever its method.
@@ -218,19 +239,20 @@ class Providers:
     def __init__(self, client: BookingsClient) -> None:
         self._client = client
 
-    def list(self, *, page: int = 1, limit: int = 20) -> Page[Provider]:
-        response = self._client._request("GET", "/v1/providers", params={"page": page, "limit": limit})
+    def list(self, *, page: int = 1, limit: int = 20, cursor: str | None = None) -> Page[Provider]:
+        """One page, by number, or after ``cursor`` (a page's ``next_cursor``)."""
+        response = self._client._request("GET", "/v1/providers", params=paging(page, limit, cursor))
         return parse(Page[Provider], response)
 
     def iter(self, *, limit: int = 100) -> Iterator[Provider]:
-        """Every provider, page after page."""
-        page = 1
+        """Every provider, walking by cursor."""
+        cursor: str | None = None
         while True:
-            result = self.list(page=page, limit=limit)
+            result = self.list(limit=limit, cursor=cursor)
             yield from result.items
-            if not result.items or not result.has_next:
+            if result.next_cursor is None:
                 return
-            page += 1
+            cursor = result.next_cursor
 
 
 class Bookings:
@@ -238,8 +260,22 @@ class Bookings:
         self._client = client
 
     def create(
-        self, *, provider_id: UUID | str, start_time: datetime, end_time: datetime, notes: str | None = None
+        self,
+        *,
+        provider_id: UUID | str,
+        start_time: datetime,
+        end_time: datetime,
+        notes: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Booking:
+        """Book a provider for a slot.
+
+        Sent with an ``Idempotency-Key``: ``idempotency_key`` if given (1-255 visible ASCII characters; reuse it
+        to repeat this same booking from elsewhere, e.g. after a crash), else a new random one for this call. The
+        SDK's own retries (a dropped connection, a timeout, a 503) send the same key, so the booking is made once;
+        a repeat answers with the first outcome.
+        """
+        key = checked_key(idempotency_key)
         fields: dict[str, Any] = {
             "provider_id": as_uuid("provider_id", provider_id),
             "start_time": aware("start_time", start_time),
@@ -247,44 +283,83 @@ class Bookings:
         }
         if notes is not None:
             fields["notes"] = notes
-        response = self._client._request("POST", "/v1/bookings", json=body(BookingCreateBody(**fields)))
+        payload = body(BookingCreateBody(**fields))
+        response = self._client._request("POST", "/v1/bookings", json=payload, idempotency_key=key)
         return parse(Booking, response)
 
     def get(self, booking_id: UUID | str) -> Booking:
         booking_id = as_uuid("booking_id", booking_id)
         return parse(Booking, self._client._request("GET", f"/v1/bookings/{booking_id}"))
 
-    def list(self, *, type: BookingWindow | None = None, page: int = 1, limit: int = 20) -> Page[Booking]:
+    def list(
+        self, *, type: BookingWindow | None = None, page: int = 1, limit: int = 20, cursor: str | None = None
+    ) -> Page[Booking]:
         """One page of the bookings the caller may see: ``upcoming`` (earliest first), ``past`` (latest first), or
-        all of them (earliest first) when ``type`` is None."""
-        params: dict[str, Any] = {"page": page, "limit": limit}
+        all of them (earliest first) when ``type`` is None; by number, or after ``cursor`` (a ``next_cursor``)."""
+        params = paging(page, limit, cursor)
         if type is not None:
             params["type"] = type
         return parse(Page[Booking], self._client._request("GET", "/v1/bookings", params=params))
 
     def iter(self, *, type: BookingWindow | None = None, limit: int = 100) -> Iterator[Booking]:
-        """Every booking the caller may see, page after page (a booking added or removed meanwhile may shift one)."""
-        page = 1
+        """Every booking the caller may see, walking by cursor: a booking added or cancelled meanwhile never
+        makes another repeat or go missing."""
+        cursor: str | None = None
         while True:
-            result = self.list(type=type, page=page, limit=limit)
+            result = self.list(type=type, limit=limit, cursor=cursor)
             yield from result.items
-            if not result.items or not result.has_next:
+            if result.next_cursor is None:
                 return
-            page += 1
+            cursor = result.next_cursor
 
-    def reschedule(self, booking_id: UUID | str, *, start_time: datetime, end_time: datetime) -> Booking:
+    def reschedule(
+        self,
+        booking_id: UUID | str,
+        *,
+        start_time: datetime,
+        end_time: datetime,
+        idempotency_key: str | None = None,
+        if_match: int | str | None = None,
+    ) -> Booking:
+        """Move the booking. ``idempotency_key`` as for :meth:`create`. ``if_match``: the ``version`` (or ``ETag``)
+        the change is based on; if the booking changed since, nothing is written (``PreconditionFailedError``)."""
         booking_id = as_uuid("booking_id", booking_id)
         payload = BookingPatchBody(start_time=aware("start_time", start_time), end_time=aware("end_time", end_time))
-        return parse(Booking, self._client._request("PATCH", f"/v1/bookings/{booking_id}", json=body(payload)))
+        return self._patch(booking_id, payload, idempotency_key, if_match)
 
-    def update(self, booking_id: UUID | str, *, notes: str | None) -> Booking:
-        """Replace the notes (None clears them)."""
+    def update(
+        self,
+        booking_id: UUID | str,
+        *,
+        notes: str | None,
+        idempotency_key: str | None = None,
+        if_match: int | str | None = None,
+    ) -> Booking:
+        """Replace the notes (None clears them). ``idempotency_key`` and ``if_match`` as for :meth:`reschedule`."""
         booking_id = as_uuid("booking_id", booking_id)
-        payload = BookingPatchBody(notes=notes)
-        return parse(Booking, self._client._request("PATCH", f"/v1/bookings/{booking_id}", json=body(payload)))
+        return self._patch(booking_id, BookingPatchBody(notes=notes), idempotency_key, if_match)
 
-    def cancel(self, booking_id: UUID | str, *, reason: str | None = None) -> Booking:
+    def _patch(
+        self, booking_id: UUID, payload: BookingPatchBody, idempotency_key: str | None, if_match: int | str | None
+    ) -> Booking:
+        key, headers = checked_key(idempotency_key), if_match_header(if_match)
+        path = f"/v1/bookings/{booking_id}"
+        response = self._client._request("PATCH", path, json=body(payload), idempotency_key=key, headers=headers)
+        return parse(Booking, response)
+
+    def cancel(
+        self,
+        booking_id: UUID | str,
+        *,
+        reason: str | None = None,
+        idempotency_key: str | None = None,
+        if_match: int | str | None = None,
+    ) -> Booking:
+        """Cancel the booking (cancelling a cancelled one answers it unchanged). ``idempotency_key`` and
+        ``if_match`` as for :meth:`reschedule`."""
         booking_id = as_uuid("booking_id", booking_id)
+        key, headers = checked_key(idempotency_key), if_match_header(if_match)
         payload = CancelBody(reason=reason) if reason is not None else CancelBody()
-        response = self._client._request("POST", f"/v1/bookings/{booking_id}/cancel", json=body(payload))
+        path = f"/v1/bookings/{booking_id}/cancel"
+        response = self._client._request("POST", path, json=body(payload), idempotency_key=key, headers=headers)
         return parse(Booking, response)

@@ -3,8 +3,10 @@
 ``BookingsError``
     ``APIError``: the service answered with an error status; carries the problem document.
         ``AuthenticationError`` (401), ``PermissionDeniedError`` (403), ``NotFoundError`` (404),
-        ``ConflictError`` (409), ``ValidationError`` (400, 422), ``PayloadTooLargeError`` (413),
-        ``RateLimitedError`` (429), ``ServerError`` (5xx)
+        ``ConflictError`` (409), ``ValidationError`` (400, 422), ``PreconditionFailedError`` (412),
+        ``PayloadTooLargeError`` (413), ``RateLimitedError`` (429), ``ServerError`` (5xx)
+        ``IdempotencyKeyInUseError`` (a ``ConflictError``), ``IdempotencyKeyReusedError`` (a ``ValidationError``):
+        told apart from their status's class by the problem document's ``type``
     ``APIConnectionError``: no answer (connection refused, reset, timed out), after the retries allowed.
     ``InvalidArgumentError`` (also a ``ValueError``): refused before anything was sent, e.g. a naive datetime.
 """
@@ -78,6 +80,34 @@ class ValidationError(APIError):
     """422 (or 400 for a malformed body): the input failed validation; :attr:`errors` lists the fields."""
 
 
+class PreconditionFailedError(APIError):
+    """412: ``If-Match`` named a version that is not the current one; nothing was written.
+
+    :attr:`etag` is the booking's current ``ETag`` (e.g. ``'"4"'``), when the service sent it.
+    """
+
+    @property
+    def etag(self) -> str | None:
+        etag: str | None = self.headers.get("etag")
+        return etag
+
+
+class IdempotencyKeyInUseError(ConflictError):
+    """409 ``/problems/idempotency-key-in-use``: a request with this ``Idempotency-Key`` is still running.
+
+    The SDK retries it by itself (after ``Retry-After``); this is raised once the retries allowed are spent.
+    """
+
+    @property
+    def retry_after(self) -> float | None:
+        return parse_retry_after(self.headers.get("retry-after"))
+
+
+class IdempotencyKeyReusedError(ValidationError):
+    """422 ``/problems/idempotency-key-reused``: the ``Idempotency-Key`` was used before for a different request
+    (another body, path or ``If-Match``). A new change needs a new key."""
+
+
 class PayloadTooLargeError(APIError):
     """413: the body is larger than the service accepts."""
 
@@ -108,9 +138,17 @@ _BY_STATUS: dict[int, type[APIError]] = {
     403: PermissionDeniedError,
     404: NotFoundError,
     409: ConflictError,
+    412: PreconditionFailedError,
     413: PayloadTooLargeError,
     422: ValidationError,
     429: RateLimitedError,
+}
+
+# Problem types (with their status) that name a more precise class than the status alone does.
+IDEMPOTENCY_KEY_IN_USE = "/problems/idempotency-key-in-use"
+_BY_TYPE: dict[tuple[int, str], type[APIError]] = {
+    (409, IDEMPOTENCY_KEY_IN_USE): IdempotencyKeyInUseError,
+    (422, "/problems/idempotency-key-reused"): IdempotencyKeyReusedError,
 }
 
 
@@ -139,5 +177,5 @@ def problem_from(response: httpx.Response) -> Problem:
 def error_from(response: httpx.Response) -> APIError:
     problem = problem_from(response)
     status = response.status_code
-    cls = _BY_STATUS.get(status) or (ServerError if status >= 500 else APIError)
+    cls = _BY_TYPE.get((status, problem.type)) or _BY_STATUS.get(status) or (ServerError if status >= 500 else APIError)
     return cls(problem, headers=response.headers)

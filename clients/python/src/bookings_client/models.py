@@ -79,16 +79,19 @@ class TokenPair(ApiModel):
 
 
 class Page(ApiModel, Generic[T]):
-    """One page of a list: ``items``, the 1-based ``page``, the ``limit`` asked for and the ``total`` count."""
+    """One page of a list: ``items``, the 1-based ``page``, the ``limit`` asked for, the ``total`` count, and
+    ``next_cursor`` to walk on by keyset (``page`` and ``total`` are ``None`` on a page read by cursor)."""
 
     items: list[T]
-    page: int
+    page: int | None
     limit: int
-    total: int
+    total: int | None
+    next_cursor: str | None
+    has_more: bool
 
     @property
     def has_next(self) -> bool:
-        return self.page * self.limit < self.total
+        return self.has_more
 
 
 class FieldError(ApiModel):
