@@ -93,7 +93,7 @@ def test_a_rate_limit_raises_rate_limited_error_with_the_servers_hint(limited_se
         assert limited.value.retry_after is not None
         assert 1 <= limited.value.retry_after <= 60
         assert limited.value.detail
-        # Refused, not retried (a create is not idempotent), and not written.
+        # Refused, not retried (a 429 is an answer), and not written.
         assert client.bookings.list().total == 2
 
 
@@ -296,3 +296,26 @@ def test_a_dropped_connection_is_retried_for_reads_and_keyed_writes_only(hangs_u
         with pytest.raises(APIConnectionError):
             client.auth.login(email="someone@example.com", password="the answer may be lost: not repeated")
         assert len(accepted) == 1
+
+
+def test_the_history_and_the_pages_walked_by_cursor(client: BookingsClient) -> None:
+    provider = signed_in_sync(client, "provider")
+    signed_in_sync(client)
+    made = []
+    for _ in range(3):
+        start, end = slot()
+        made.append(client.bookings.create(provider_id=provider.id, start_time=start, end_time=end))
+    later, later_end = slot()
+    moved = client.bookings.reschedule(made[0].id, start_time=later, end_time=later_end, if_match=made[0].version)
+    client.bookings.cancel(made[0].id, reason="ill", if_match=moved.version)
+
+    history = client.bookings.history(made[0].id)
+    assert [(e.version, e.action) for e in history.items] == [(1, "created"), (2, "rescheduled"), (3, "cancelled")]
+    assert history.items[1].changes["startTime"].to is not None
+    assert history.items[2].reason == "ill"
+    first = client.bookings.history(made[0].id, limit=2)
+    assert first.has_more
+    assert first.next_cursor is not None
+    rest = client.bookings.history(made[0].id, limit=2, cursor=first.next_cursor)
+    assert ([e.version for e in rest.items], rest.has_more, rest.total) == ([3], False, None)
+    assert sorted(b.id for b in client.bookings.iter(limit=1)) == sorted(b.id for b in made)

@@ -30,6 +30,10 @@ PAIRS: list[tuple[type[pydantic.BaseModel], str]] = [
     (models.FieldError, "FieldError"),
     (models.Page[models.Booking], "Page_BookingOut_"),
     (models.Page[models.Provider], "Page_ProviderOut_"),
+    (models.HistoryEntry, "HistoryOut"),
+    (models.Actor, "Actor"),
+    (models.FieldChange, "FieldChange"),
+    (models.Page[models.HistoryEntry], "Page_HistoryOut_"),
     (models.RegisterBody, "RegisterIn"),
     (models.LoginBody, "LoginIn"),
     (models.RefreshBody, "RefreshIn"),
@@ -42,6 +46,7 @@ ENUMS: list[tuple[Any, str]] = [
     (models.BookingStatus, "BookingStatus"),
     (models.BookingWindow, "BookingWindow"),
     (models.EventType, "EventType"),
+    (models.HistoryAction, "HistoryAction"),
 ]
 # The routes the SDK calls.
 ROUTES = [
@@ -54,6 +59,7 @@ ROUTES = [
     ("post", "/v1/bookings"),
     ("get", "/v1/bookings"),
     ("get", "/v1/bookings/{bookingId}"),
+    ("get", "/v1/bookings/{bookingId}/history"),
     ("patch", "/v1/bookings/{bookingId}"),
     ("post", "/v1/bookings/{bookingId}/cancel"),
 ]

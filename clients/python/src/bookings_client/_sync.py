@@ -36,6 +36,7 @@ from bookings_client.models import (
     BookingPatchBody,
     BookingWindow,
     CancelBody,
+    HistoryEntry,
     LoginBody,
     Page,
     Problem,
@@ -290,6 +291,14 @@ class Bookings:
     def get(self, booking_id: UUID | str) -> Booking:
         booking_id = as_uuid("booking_id", booking_id)
         return parse(Booking, self._client._request("GET", f"/v1/bookings/{booking_id}"))
+
+    def history(
+        self, booking_id: UUID | str, *, page: int = 1, limit: int = 20, cursor: str | None = None
+    ) -> Page[HistoryEntry]:
+        """Every version of the booking, oldest first, a page at a time (by number, or after ``cursor``)."""
+        booking_id = as_uuid("booking_id", booking_id)
+        path = f"/v1/bookings/{booking_id}/history"
+        return parse(Page[HistoryEntry], self._client._request("GET", path, params=paging(page, limit, cursor)))
 
     def list(
         self, *, type: BookingWindow | None = None, page: int = 1, limit: int = 20, cursor: str | None = None

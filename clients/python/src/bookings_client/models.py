@@ -63,6 +63,38 @@ class Booking(ApiModel):
     updated_at: AwareDatetime
 
 
+HistoryAction = Literal["created", "rescheduled", "updated", "cancelled"]
+
+
+class Actor(ApiModel):
+    __openapi__ = "Actor"
+
+    user_id: UUID | None
+    role: Role | None
+
+
+class FieldChange(ApiModel):
+    __openapi__ = "FieldChange"
+
+    from_: str | None = Field(alias="from")
+    to: str | None
+
+
+class HistoryEntry(ApiModel):
+    """One version of a booking: what changed (``changes``, by the API's field names), by whom, from which
+    request (its ``X-Request-ID``)."""
+
+    __openapi__ = "HistoryOut"
+
+    version: int
+    action: HistoryAction
+    occurred_at: AwareDatetime
+    actor: Actor
+    request_id: str | None
+    changes: dict[str, FieldChange]
+    reason: str | None
+
+
 class TokenPair(ApiModel):
     __openapi__ = "TokenPair"
 
