@@ -13,6 +13,7 @@ from fastapi.telemetry import TelemetryConfig
 from bookings import __version__
 from bookings.auth.dependencies import document_bearer_auth
 from bookings.auth.endpoints import router as auth_router
+from bookings.availability.endpoints import router as availability_router
 from bookings.bookings.endpoints import router as bookings_router
 from bookings.components import build
 from bookings.config import Mode, Settings
@@ -47,6 +48,7 @@ ROUTERS = (
     health_router,
     auth_router,
     users_router,
+    availability_router,
     events_router,
     metrics_router,
     webhooks_router,
@@ -96,6 +98,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     app.state.webhooks = parts.webhooks
     app.state.dead_letters = parts.dead_letters
     app.state.cursors = parts.cursors
+    app.state.availability = parts.availability
 
     for router in ROUTERS:
         app.include_router(router)

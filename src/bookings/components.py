@@ -15,7 +15,9 @@ import redis.asyncio as aioredis
 from bookings.auth.keyring import KeyRing
 from bookings.auth.passwords import PasswordHasher
 from bookings.auth.service import AuthService
+from bookings.availability.service import Availability
 from bookings.bookings import reminders as reminder_jobs
+from bookings.bookings import repository as booking_repository
 from bookings.bookings.cache import ReadCache
 from bookings.bookings.reminders import Reminders
 from bookings.bookings.service import BookingService
@@ -62,6 +64,7 @@ class Components:
     worker: Worker
     sender: WebhookSender
     cursors: Cursors
+    availability: Availability
 
     async def close(self) -> None:
         await self.relay.close()
@@ -123,6 +126,7 @@ def build(settings: Settings, clock: Clock) -> Components:
         else None
     )
     keys = KeyRing.from_settings(settings)
+    availability = Availability(db, clock, booking_repository.blocked_ranges)
     return Components(
         settings=settings,
         metrics=metrics,
@@ -135,8 +139,16 @@ def build(settings: Settings, clock: Clock) -> Components:
         wakeup=wakeup,
         auth=AuthService(settings, keys, PasswordHasher(settings), metrics, clock),
         bookings=BookingService(
-            settings, store_from_settings(settings, db, outbox, jobs), cache, outbox, reminders, metrics, clock
+            settings,
+            store_from_settings(settings, db, outbox, jobs),
+            cache,
+            outbox,
+            reminders,
+            metrics,
+            clock,
+            availability,
         ),
+        availability=availability,
         webhooks=webhooks,
         dead_letters=DeadLetters(wakeup, clock),
         worker=worker,

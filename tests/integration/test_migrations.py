@@ -31,8 +31,17 @@ TABLES = {
     "webhook_endpoints",
     "idempotency_keys",
     "booking_history",
+    "provider_schedules",
+    "availability_overrides",
 }
-AFTER_0003 = {"jobs", "webhook_endpoints", "idempotency_keys", "booking_history"}
+AFTER_0003 = {
+    "jobs",
+    "webhook_endpoints",
+    "idempotency_keys",
+    "booking_history",
+    "provider_schedules",
+    "availability_overrides",
+}
 FIRST = {"users", "refresh_tokens", "bookings"}
 
 

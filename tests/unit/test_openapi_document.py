@@ -131,6 +131,7 @@ def test_the_examples_are_those_the_service_gives(document: dict[str, Any]) -> N
     conflicts = create["409"]["content"]["application/problem+json"]["examples"]
     assert {example["value"]["type"] for example in conflicts.values()} == {
         "/problems/slot-taken",
+        "/problems/daily-limit-reached",
         "/problems/idempotency-key-in-use",
     }
     register = document["paths"]["/v1/auth/register"]["post"]["responses"]
@@ -139,6 +140,7 @@ def test_the_examples_are_those_the_service_gives(document: dict[str, Any]) -> N
     named = update["409"]["content"]["application/problem+json"]["examples"]
     assert {example["value"]["type"] for example in named.values()} == {
         "/problems/slot-taken",
+        "/problems/daily-limit-reached",
         "/problems/conflict",
         "/problems/idempotency-key-in-use",
     }

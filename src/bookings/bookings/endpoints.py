@@ -8,6 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response, status
 
 from bookings.auth.dependencies import Caller
+from bookings.availability.errors import OutsideAvailability, daily_limit_reached
+from bookings.availability.rules import Refusal
 from bookings.bookings import history, service
 from bookings.bookings.dependencies import Bookings
 from bookings.bookings.schemas import BookingCreate, BookingOut, BookingPatch, BookingWindow, CancelIn, HistoryOut
@@ -64,6 +66,7 @@ REPLAYED = {
         "schema": {"type": "string", "enum": ["true"]},
     }
 }
+NO_REASON = CancelIn()  # a plain optional $ref in the document: `anyOf` with null trips up generated clients
 LOCATION = {"Location": {"description": "The new booking's URL.", "schema": {"type": "string"}}}
 KEY_ERRORS = [
     keys.InvalidIdempotencyKey(f"{keys.HEADER} must be 1 to 255 visible ASCII characters."),
@@ -105,7 +108,9 @@ def _sent(outcome: Outcome, request: Request) -> JSONBytes:
         examples=[
             NotPermitted("Only accounts with the `user` role can make bookings."),
             SLOT_TAKEN,
+            daily_limit_reached(),
             InvalidInput.on("startTime", "The booking must start in the future.", "start_in_past"),
+            OutsideAvailability.of(Refusal.OUTSIDE_HOURS),
             unknown_provider(),
             *KEY_ERRORS,
         ],
@@ -179,6 +184,8 @@ async def get(booking_id: BookingId, caller: Caller, bookings: Bookings, if_none
                 NotPermitted("Only the booking's user or an admin can reschedule or edit it."),
                 NOT_VISIBLE,
                 SLOT_TAKEN,
+                daily_limit_reached(),
+                OutsideAvailability.of(Refusal.OFF_GRID),
                 Conflict("A cancelled booking cannot be changed."),
                 *KEY_ERRORS,
             ],
@@ -226,13 +233,13 @@ async def cancel(
     session: WriteSession,
     bookings: Bookings,
     request: Request,
-    body: Annotated[CancelIn | None, Body()] = None,
+    body: Annotated[CancelIn, Body(description="Optional: no body cancels without a reason.")] = NO_REASON,
     if_match: IfMatch = None,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> JSONBytes:
     key = await keys.key_of(request, caller.user_id, idempotency_key)
     change = Change(caller, booking_id, if_match, key, _request_id(request))
-    return _sent(await bookings.cancel(session, change, body.reason if body else None), request)
+    return _sent(await bookings.cancel(session, change, body.reason), request)
 
 
 @router.get(

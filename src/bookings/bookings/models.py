@@ -50,6 +50,10 @@ class Booking(Base):
     )
     notes: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     cancel_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # The range no other confirmed booking of the provider may overlap: the booking and its provider's buffers
+    # (the exclusion constraint and SQLite's trigger act on these). Without buffers, the booking's own times.
+    blocked_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    blocked_end: Mapped[datetime] = mapped_column(UTCDateTime)
     # Incremented by every change: the ETag, which If-Match is compared with under the row lock.
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -10,14 +10,14 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Row, Table, Text, and_, func, select
-from sqlalchemy import cast as sql_cast
+from sqlalchemy import ColumnElement, Row, Table, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from bookings.bookings.models import Booking
+from bookings.availability.models import ProviderSchedule
+from bookings.bookings.models import Booking, BookingStatus
 from bookings.bookings.policy import VisibleBookings
 from bookings.bookings.schemas import BookingWindow
-from bookings.bookings.store import PROVIDER_LOCK_SPACE, ListQuery
+from bookings.bookings.store import ListQuery, SlotGuard, Verdict
 from bookings.kit.pagination import keyset
 
 BOOKINGS = cast(Table, Booking.__table__)
@@ -29,14 +29,45 @@ async def get(session: AsyncSession, visible: VisibleBookings, booking_id: uuid.
     return (await session.execute(query)).scalar_one_or_none()
 
 
-async def lock_provider(session: AsyncSession, provider_id: uuid.UUID) -> None:
-    """Before giving the provider a new slot, wait for any other such write of theirs (``PROVIDER_LOCK_SPACE``).
+async def verdict(
+    session: AsyncSession, provider_id: uuid.UUID, guard: SlotGuard, *, besides: uuid.UUID | None = None
+) -> Verdict:
+    """``guard`` checked in the write transaction, after the provider's lock (statements of a read-committed
+    transaction each see what committed before them). ``besides``: a booking being moved, not counted."""
+    version = await session.scalar(select(ProviderSchedule.version).where(ProviderSchedule.provider_id == provider_id))
+    if version != guard.version:
+        return Verdict.SCHEDULE_CHANGED
+    if guard.limit is not None:
+        assert guard.day_start is not None
+        assert guard.day_end is not None
+        count = select(func.count()).where(
+            Booking.provider_id == provider_id,
+            Booking.status == BookingStatus.CONFIRMED,
+            Booking.start_time >= guard.day_start,
+            Booking.start_time < guard.day_end,
+        )
+        if besides is not None:
+            count = count.where(Booking.id != besides)
+        if (await session.scalar(count) or 0) >= guard.limit:
+            return Verdict.DAILY_LIMIT
+    return Verdict.OK
 
-    PostgreSQL only: on SQLite every write transaction already holds the database's one write lock.
-    """
+
+async def blocked_ranges(
+    session: AsyncSession, provider_id: uuid.UUID, lo: datetime, hi: datetime
+) -> list[tuple[datetime, datetime, datetime]]:
+    """``(start_time, blocked_start, blocked_end)`` of the provider's confirmed bookings whose blocked range meets
+    ``[lo, hi)``: busy time for a slot search, without who booked it (``policy.busy_time`` is the proof that
+    allows it). On PostgreSQL through the exclusion constraint's GiST index."""
+    query = select(Booking.start_time, Booking.blocked_start, Booking.blocked_end).where(
+        Booking.provider_id == provider_id, Booking.status == BookingStatus.CONFIRMED
+    )
     if session.get_bind().dialect.name == "postgresql":
-        key = func.hashtext(sql_cast(provider_id, Text))
-        await session.execute(select(func.pg_advisory_xact_lock(PROVIDER_LOCK_SPACE, key)))
+        blocked = func.tstzrange(Booking.blocked_start, Booking.blocked_end, "[)")
+        query = query.where(blocked.op("&&")(func.tstzrange(lo, hi, "[)")))
+    else:
+        query = query.where(Booking.blocked_start < hi, Booking.blocked_end > lo)
+    return [(row[0], row[1], row[2]) for row in await session.execute(query)]
 
 
 async def find(connection: AsyncConnection, visible: VisibleBookings, booking_id: uuid.UUID) -> Row[Any] | None:

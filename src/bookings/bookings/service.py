@@ -16,20 +16,41 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookings.auth.principal import Principal
+from bookings.availability.errors import OutsideAvailability
+from bookings.availability.rules import Rules, day_bounds, local_date, refusal
+from bookings.availability.service import Availability
 from bookings.bookings import history, policy, repository
 from bookings.bookings.cache import ADMINS, ReadCache
 from bookings.bookings.models import Booking, BookingStatus, HistoryAction
 from bookings.bookings.reminders import Reminders
 from bookings.bookings.schemas import BookingCreate, BookingOut, BookingPatch, BookingWindow
-from bookings.bookings.store import BookingStore, ListQuery, NewBooking, is_overlap, slot_taken
+from bookings.bookings.store import (
+    BookingStore,
+    ListQuery,
+    NewBooking,
+    ScheduleChanged,
+    SlotGuard,
+    is_overlap,
+    refuse,
+    slot_taken,
+)
 from bookings.config import Settings
 from bookings.db import after_commit
-from bookings.errors import Conflict, InvalidInput, NotFound, NotPermitted, PreconditionFailed, PreconditionRequired
+from bookings.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    NotPermitted,
+    PreconditionFailed,
+    PreconditionRequired,
+    ServiceUnavailable,
+)
 from bookings.events.outbox import Outbox
 from bookings.events.schemas import EventType
 from bookings.idempotency import repository as idempotency
 from bookings.idempotency.keys import IdempotencyKey, Outcome
 from bookings.kit import conditional
+from bookings.kit.locks import lock_provider
 from bookings.kit.pagination import Page, PageRequest, Position, paged
 from bookings.kit.time import Clock
 from bookings.ops.metrics import Metrics
@@ -41,6 +62,7 @@ class BookingNotFound(NotFound):
 
 
 NOT_VISIBLE = "No booking with this id is visible to you."
+SCHEDULE_ATTEMPTS = 3  # a schedule saved on another instance between the check and the write: check again
 PAGE = TypeAdapter(Page[BookingOut])
 
 
@@ -60,6 +82,19 @@ def _answer(booking: BookingOut, status: int = 200) -> Outcome:
     if status == 201:
         headers["Location"] = f"/v1/bookings/{booking.id}"
     return Outcome(status, booking.model_dump_json(by_alias=True).encode(), headers)
+
+
+def _slot(
+    rules: Rules | None, start: datetime, end: datetime, now: datetime
+) -> tuple[SlotGuard, tuple[datetime, datetime]]:
+    """Whether ``[start, end)`` is one of the provider's slots (the daily limit aside: the write counts under the
+    provider's lock), what the write must check, and the range the booking blocks (its buffers around it)."""
+    if rules is None:
+        return SlotGuard(), (start, end)  # no schedule: any time, no buffers
+    if (why := refusal(rules, start, end, now)) is not None:
+        raise OutsideAvailability.of(why)
+    day_start, day_end = day_bounds(local_date(start, rules.zone), rules.zone)
+    return SlotGuard(rules.version, rules.max_per_day, day_start, day_end), rules.blocked(start, end)
 
 
 def _tracked(booking: Booking) -> dict[str, Any]:
@@ -86,8 +121,10 @@ class BookingService:
         reminders: Reminders,
         metrics: Metrics,
         clock: Clock,
+        availability: Availability,
     ) -> None:
         self._store = store
+        self._availability = availability
         self._cache = cache
         self._outbox = outbox
         self._reminders = reminders
@@ -121,19 +158,35 @@ class BookingService:
         )
         outcome = _answer(booking, 201)
         made = history.changes({}, {name: getattr(booking, name) for name in history.TRACKED if name != "status"})
-        new = NewBooking(
-            booking=booking,
-            snapshot=booking.model_dump(mode="json", by_alias=True),
-            event=EventType.CREATED.value,
-            actor_id=caller.user_id,
-            reminder=self._reminders.job_for(booking.id, booking.start_time, now),
-            now=now,
-            outcome=outcome,
-            key=key,
-            revision=history.Revision(1, HistoryAction.CREATED, caller, request_id, made, now),
-        )
-        if (prior := await self._store.create(new)) is not None:  # committed when it returns
-            return prior
+        revision = history.Revision(1, HistoryAction.CREATED, caller, request_id, made, now)
+        snapshot = booking.model_dump(mode="json", by_alias=True)
+        reminder = self._reminders.job_for(booking.id, booking.start_time, now)
+        for attempt in range(SCHEDULE_ATTEMPTS):
+            rules = await self._availability.rules(booking.provider_id, fresh=attempt > 0)
+            guard, blocked = _slot(rules, booking.start_time, booking.end_time, now)
+            new = NewBooking(
+                booking=booking,
+                snapshot=snapshot,
+                event=EventType.CREATED.value,
+                actor_id=caller.user_id,
+                reminder=reminder,
+                now=now,
+                outcome=outcome,
+                revision=revision,
+                blocked_start=blocked[0],
+                blocked_end=blocked[1],
+                guard=guard,
+                key=key,
+            )
+            try:
+                prior = await self._store.create(new)  # committed when it returns
+            except ScheduleChanged:
+                continue  # saved since this process read it: check the slot against the schedule as it is now
+            if prior is not None:
+                return prior
+            break
+        else:
+            raise ServiceUnavailable("The provider's schedule keeps changing; retry in a moment.")
         self._cache.forget(booking.id, booking.user_id, booking.provider_id)
         self._metrics.bookings_created.inc()
         return outcome
@@ -193,9 +246,13 @@ class BookingService:
             start = data.start_time or booking.start_time
             end = data.end_time or booking.end_time
             self._check_times(start, end, now)
-            await repository.lock_provider(session, booking.provider_id)
+            await lock_provider(session, booking.provider_id)
+            rules = await self._availability.rules_in(session, booking.provider_id)  # fresh, under the lock
+            guard, (blocked_start, blocked_end) = _slot(rules, start, end, now)
+            refuse(await repository.verdict(session, booking.provider_id, guard, besides=booking.id))
             moved = start != booking.start_time
             booking.start_time, booking.end_time = start, end
+            booking.blocked_start, booking.blocked_end = blocked_start, blocked_end
         if "notes" in changes:
             booking.notes = data.notes
         booking.version += 1

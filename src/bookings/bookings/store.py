@@ -12,11 +12,14 @@ Changes to an existing booking (reschedule, cancel) lock the ORM object in their
 
 from __future__ import annotations
 
+import enum
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from bookings.availability.errors import daily_limit_reached
 from bookings.bookings.history import Revision
 from bookings.bookings.policy import VisibleBookings
 from bookings.bookings.schemas import BookingOut, BookingWindow
@@ -32,11 +35,10 @@ from bookings.kit.pagination import PageRequest
 # each waits to see whether the other commits (the database aborts one of them, but only after deadlock_timeout).
 # The provider lock below keeps them from meeting; the code stays as a safety net.
 CONFLICT_SQLSTATES = frozenset({"23P01", "40P01"})
-# PostgreSQL: every write that gives a provider a new slot (create, reschedule) first takes the transaction
-# advisory lock (PROVIDER_LOCK_SPACE, hashtext(provider id)). Two such writes for one provider then run one after
-# the other, and the second meets the first's committed row in the exclusion constraint and fails at once,
-# instead of both waiting on each other's uncommitted row until the deadlock detector (1 s) picks a loser.
-PROVIDER_LOCK_SPACE = 0x70726F76  # "prov"; the relay's lock is a one-key (bigint) lock, another key space
+# PostgreSQL: every write that gives a provider a new slot (create, reschedule) first takes the provider's
+# transaction advisory lock (``kit.locks``). Two such writes for one provider then run one after the other, and the
+# second meets the first's committed row in the exclusion constraint and fails at once, instead of both waiting on
+# each other's uncommitted row until the deadlock detector (1 s) picks a loser.
 OVERLAP_TRIGGER_MESSAGE = "booking_overlap"  # raised by SQLite's overlap trigger (see the initial migration)
 
 SLOT_TAKEN = "The provider already has a booking that overlaps this time."
@@ -47,6 +49,51 @@ def is_overlap(error: BaseException | None) -> bool:
     if error is None:
         return False
     return getattr(error, "sqlstate", None) in CONFLICT_SQLSTATES or OVERLAP_TRIGGER_MESSAGE in str(error)
+
+
+class Verdict(enum.StrEnum):
+    """What the write decided, under the provider's lock, about a slot checked against a schedule version."""
+
+    OK = "ok"
+    SCHEDULE_CHANGED = "schedule_changed"
+    DAILY_LIMIT = "daily_limit"
+
+
+class ScheduleChanged(Exception):
+    """The provider's schedule changed since the slot was checked against it: check again, then write again."""
+
+
+def refuse(verdict: Verdict) -> None:
+    if verdict is Verdict.SCHEDULE_CHANGED:
+        raise ScheduleChanged
+    if verdict is Verdict.DAILY_LIMIT:
+        raise daily_limit_reached()
+
+
+@dataclass(frozen=True, slots=True)
+class SlotGuard:
+    """What the write checks under the provider's lock: the schedule is still ``version`` (``None``: there is
+    none), and the provider's local day ``[day_start, day_end)`` has fewer than ``limit`` confirmed bookings."""
+
+    version: int | None = None
+    limit: int | None = None
+    day_start: datetime | None = None
+    day_end: datetime | None = None
+
+
+_NAMED = re.compile(r"@([a-z_]+)")
+
+
+def numbered(sql: str) -> tuple[str, tuple[str, ...]]:
+    """``@name`` placeholders to asyncpg's ``$n``, and the names in their order (each name one parameter)."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    return _NAMED.sub(number, sql), tuple(names)
 
 
 def slot_taken() -> SlotTaken:
@@ -70,6 +117,9 @@ class NewBooking:
     now: datetime
     outcome: Outcome
     revision: Revision
+    blocked_start: datetime
+    blocked_end: datetime
+    guard: SlotGuard
     key: IdempotencyKey | None = None
 
 
@@ -97,8 +147,9 @@ class ListQuery:
 class BookingStore(Protocol):
     async def create(self, new: NewBooking) -> Outcome | None:
         """Write the booking, its event and its reminder, or nothing: raises ``SlotTaken`` when the provider is
-        booked then, ``InvalidInput`` when ``providerId`` names no provider. With a key that has an outcome
-        already, writes nothing and returns that outcome to replay (``idempotency.keys.replay``)."""
+        booked then, ``InvalidInput`` when ``providerId`` names no provider, ``DailyLimitReached`` or
+        ``ScheduleChanged`` as ``guard`` finds. With a key that has an outcome already, writes nothing and returns
+        that outcome to replay (``idempotency.keys.replay``)."""
 
     async def find(self, visible: VisibleBookings, booking_id: uuid.UUID) -> BookingOut | None: ...
 

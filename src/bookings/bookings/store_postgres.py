@@ -24,11 +24,13 @@ from bookings.bookings.models import BookingStatus, HistoryAction
 from bookings.bookings.policy import VisibleBookings
 from bookings.bookings.schemas import BookingOut, BookingWindow
 from bookings.bookings.store import (
-    PROVIDER_LOCK_SPACE,
     BookingPage,
     ListQuery,
     NewBooking,
+    Verdict,
     is_overlap,
+    numbered,
+    refuse,
     slot_taken,
     unknown_provider,
 )
@@ -38,6 +40,7 @@ from bookings.events.outbox import Outbox
 from bookings.idempotency.keys import LOCK_SPACE, IdempotencyKey, IdempotencyKeyInUse, Outcome, replay
 from bookings.jobs.models import JobState
 from bookings.jobs.queue import JobQueue
+from bookings.kit.locks import PROVIDER_LOCK_SPACE
 from bookings.users.models import Role
 
 COLUMNS = (
@@ -56,48 +59,78 @@ UNREACHABLE = (
     asyncpg.InterfaceError,
 )
 
-# The booking, its event and its reminder in one statement. Nothing is written when $3 is not a provider. The
-# provider's lock comes first (the insert reads from ``provider``); an overlap fails the whole statement on the
-# exclusion constraint.
+# The booking, its event, its reminder and its first history entry in one statement. Nothing is written when
+# @provider is not a provider, nor unless the verdict is "ok": the schedule is still the version the slot was
+# checked against (a schedule saved since makes the caller check again), and a daily limit is not reached, counted
+# by ``bookings_day_count`` with a snapshot taken after the provider's lock (this statement's own snapshot predates
+# the lock, and would miss a booking committed while it waited). The lock comes first (``verdict`` and the insert
+# read from ``provider``); an overlap of blocked ranges fails the whole statement on the exclusion constraint.
 _CREATE = f"""
 {{claim}}provider AS (
-    SELECT pg_advisory_xact_lock({PROVIDER_LOCK_SPACE}, hashtext(id::text))
-    FROM users WHERE id = $3 AND role = '{Role.PROVIDER.value}'{{unclaimed}}
+    SELECT pg_advisory_xact_lock({PROVIDER_LOCK_SPACE}, hashtext(u.id::text)), s.version AS schedule_version
+    FROM users u LEFT JOIN provider_schedules s ON s.provider_id = u.id
+    WHERE u.id = @provider AND u.role = '{Role.PROVIDER.value}'{{unclaimed}}
+), verdict AS (
+    SELECT CASE
+        WHEN schedule_version IS DISTINCT FROM @schedule_version::int THEN '{Verdict.SCHEDULE_CHANGED.value}'
+        WHEN @day_limit::int IS NOT NULL
+            AND bookings_day_count(@provider, @day_start, @day_end) >= @day_limit::int
+            THEN '{Verdict.DAILY_LIMIT.value}'
+        ELSE '{Verdict.OK.value}'
+    END AS verdict
+    FROM provider
 ), booking AS (
-    INSERT INTO bookings
-        (id, user_id, provider_id, start_time, end_time, status, notes, version, created_at, updated_at)
-    SELECT $1, $2, $3, $4, $5, '{BookingStatus.CONFIRMED.value}', $6, 1, $7, $7 FROM provider
+    INSERT INTO bookings (
+        id, user_id, provider_id, start_time, end_time, blocked_start, blocked_end, status, notes, version,
+        created_at, updated_at
+    )
+    SELECT @id, @user, @provider, @start, @end, @blocked_start, @blocked_end, '{BookingStatus.CONFIRMED.value}',
+        @notes, 1, @now, @now
+    FROM verdict WHERE verdict = '{Verdict.OK.value}'
     RETURNING id
 ), event AS (
     INSERT INTO events (type, booking_id, user_id, provider_id, actor_id, data, occurred_at)
-    SELECT $8, id, $2, $3, $9, $10::jsonb, $7 FROM booking
+    SELECT @event, id, @user, @provider, @actor, @snapshot::jsonb, @now FROM booking
 ), reminder AS (
     INSERT INTO jobs (kind, dedup_key, payload, state, due_at, run_at, attempts, max_attempts, created_at, updated_at)
-    SELECT $11, $12, $13::jsonb, '{JobState.PENDING.value}', $14, $14, 0, $15, $7, $7 FROM booking
+    SELECT @job_kind, @job_dedup, @job_payload::jsonb, '{JobState.PENDING.value}', @job_run_at, @job_run_at, 0,
+        @job_attempts, @now, @now
+    FROM booking
 ), history AS (
     INSERT INTO booking_history
         (booking_id, version, action, occurred_at, actor_id, actor_role, request_id, changes, reason)
-    SELECT id, 1, '{HistoryAction.CREATED.value}', $7, $9, $16, $17, $18::jsonb, NULL FROM booking
+    SELECT id, 1, '{HistoryAction.CREATED.value}', @now, @actor, @actor_role, @request_id, @changes::jsonb, NULL
+    FROM booking
 ){{record}}
 """  # noqa: S608 (constants only)
-CREATE = "WITH " + _CREATE.format(claim="", unclaimed="", record="\nSELECT count(*) FROM booking")
-# With an Idempotency-Key ($19, its lock name $20): the key's advisory lock (not free: a duplicate is running), the
-# outcome stored for it (then nothing is written), and otherwise the booking's outcome stored with it. The stored
-# outcome is read in the statement's snapshot, which a duplicate may commit after: its record then makes this
-# insert fail on the primary key, and the caller reads the record again.
+CREATE, CREATE_PARAMS = numbered(
+    "WITH "  # noqa: S608 (constants only)
+    + _CREATE.format(
+        claim="",
+        unclaimed="",
+        record="\nSELECT (SELECT verdict FROM verdict) AS verdict, (SELECT count(*) FROM booking) AS written",
+    )
+)
+# With an Idempotency-Key: the key's advisory lock (not free: a duplicate is running), the outcome stored for it
+# (then nothing is written), and otherwise the booking's outcome stored with it. The stored outcome is read in the
+# statement's snapshot, which a duplicate may commit after: its record then makes this insert fail on the primary
+# key, and the caller reads the record again.
 _CLAIM = f"""claim AS (
-    SELECT pg_try_advisory_xact_lock({LOCK_SPACE}, hashtext($20)) AS free
+    SELECT pg_try_advisory_xact_lock({LOCK_SPACE}, hashtext(@key_lock)) AS free
 ), prior AS (
-    SELECT fingerprint, status, body, headers FROM idempotency_keys WHERE caller_id = $2 AND key = $19
+    SELECT fingerprint, status, body, headers FROM idempotency_keys WHERE caller_id = @user AND key = @key
 ), """  # noqa: S608 (constants only)
 _RECORD = """, record AS (
     INSERT INTO idempotency_keys (caller_id, key, fingerprint, status, body, headers, created_at)
-    SELECT $2, $19, $21, $22, $23, $24::jsonb, $7 FROM booking
+    SELECT @user, @key, @key_fingerprint, @answer_status, @answer_body, @answer_headers::jsonb, @now FROM booking
 )
-SELECT (SELECT free FROM claim) AS free, (SELECT count(*) FROM booking) AS written, prior.*
+SELECT (SELECT free FROM claim) AS free, (SELECT verdict FROM verdict) AS verdict,
+    (SELECT count(*) FROM booking) AS written, prior.*
 FROM (SELECT) AS one LEFT JOIN prior ON TRUE"""
 _UNCLAIMED = "\n    AND (SELECT free FROM claim) AND NOT EXISTS (SELECT FROM prior)"
-CREATE_WITH_KEY = "WITH " + _CREATE.format(claim=_CLAIM, unclaimed=_UNCLAIMED, record=_RECORD)
+CREATE_WITH_KEY, CREATE_WITH_KEY_PARAMS = numbered(
+    "WITH " + _CREATE.format(claim=_CLAIM, unclaimed=_UNCLAIMED, record=_RECORD)
+)
 PRIOR = "SELECT fingerprint, status, body, headers FROM idempotency_keys WHERE caller_id = $1 AND key = $2"
 UNIQUE_VIOLATION = "23505"
 
@@ -203,64 +236,83 @@ class PostgresBookingStore:
             raise ServiceUnavailable("The database cannot be reached; retry later.") from exc
 
     async def create(self, new: NewBooking) -> Outcome | None:
-        b, job = new.booking, new.reminder
-        args: tuple[Any, ...] = (
-            b.id,
-            b.user_id,
-            b.provider_id,
-            b.start_time,
-            b.end_time,
-            b.notes,
-            new.now,
-            new.event,
-            new.actor_id,
-            json.dumps(new.snapshot),
-            job.kind,
-            job.dedup_key,
-            json.dumps(job.payload),
-            job.run_at,
-            job.max_attempts,
-            new.revision.actor.role.value,
-            new.revision.request_id,
-            json.dumps(new.revision.changes),
-        )
+        b, job, guard = new.booking, new.reminder, new.guard
+        values: dict[str, Any] = {
+            "id": b.id,
+            "user": b.user_id,
+            "provider": b.provider_id,
+            "start": b.start_time,
+            "end": b.end_time,
+            "blocked_start": new.blocked_start,
+            "blocked_end": new.blocked_end,
+            "notes": b.notes,
+            "now": new.now,
+            "event": new.event,
+            "actor": new.actor_id,
+            "snapshot": json.dumps(new.snapshot),
+            "job_kind": job.kind,
+            "job_dedup": job.dedup_key,
+            "job_payload": json.dumps(job.payload),
+            "job_run_at": job.run_at,
+            "job_attempts": job.max_attempts,
+            "actor_role": new.revision.actor.role.value,
+            "request_id": new.revision.request_id,
+            "changes": json.dumps(new.revision.changes),
+            "schedule_version": guard.version,
+            "day_limit": guard.limit,
+            "day_start": guard.day_start,
+            "day_end": guard.day_end,
+        }
         try:
             if new.key is None:
-                written = await self._run(lambda conn: conn.fetchval(CREATE, *args))
+                args = [values[name] for name in CREATE_PARAMS]
+                row = await self._run(lambda conn: conn.fetchrow(CREATE, *args))
             else:
-                prior, written = await self._create_with_key(new.key, new.outcome, args)
+                prior, row = await self._create_with_key(new.key, new.outcome, values)
                 if prior is not None:
                     return prior
         except asyncpg.PostgresError as exc:
             if is_overlap(exc):
                 raise slot_taken() from exc
             raise
-        if not written:
+        assert row is not None
+        verdict = row["verdict"]
+        if verdict is None:
             raise unknown_provider()
+        refuse(Verdict(verdict))
         self._jobs.scheduled(job.kind)
         self._outbox.committed()
         return None
 
     async def _create_with_key(
-        self, key: IdempotencyKey, outcome: Outcome, args: tuple[Any, ...]
-    ) -> tuple[Outcome | None, int]:
-        """The outcome to replay, or ``None`` and how many bookings were written (0: no such provider)."""
-        stored = (outcome.status, outcome.body.decode(), json.dumps(outcome.headers))
-        full = (*args, key.key, key.lock_name, key.fingerprint, *stored)
+        self, key: IdempotencyKey, outcome: Outcome, values: dict[str, Any]
+    ) -> tuple[Outcome | None, asyncpg.Record | None]:
+        """The outcome to replay, or ``None`` and the statement's row."""
+        values = {
+            **values,
+            "key": key.key,
+            "key_lock": key.lock_name,
+            "key_fingerprint": key.fingerprint,
+            "answer_status": outcome.status,
+            "answer_body": outcome.body.decode(),
+            "answer_headers": json.dumps(outcome.headers),
+        }
+        args = [values[name] for name in CREATE_WITH_KEY_PARAMS]
         try:
-            row = await self._run(lambda conn: conn.fetchrow(CREATE_WITH_KEY, *full))
+            row = await self._run(lambda conn: conn.fetchrow(CREATE_WITH_KEY, *args))
         except asyncpg.PostgresError as exc:
             if getattr(exc, "sqlstate", None) != UNIQUE_VIOLATION or "idempotency" not in str(exc):
                 raise
             row = await self._run(lambda conn: conn.fetchrow(PRIOR, key.caller_id, key.key))
             if row is None:
                 raise IdempotencyKeyInUse() from exc  # stored, then pruned at once: only a retry can tell
-            return _replay(key, row), 0
+            return _replay(key, row), None
+        assert row is not None
         if not row["free"]:
             raise IdempotencyKeyInUse()
         if row["fingerprint"] is not None:
-            return _replay(key, row), 0
-        return None, row["written"]
+            return _replay(key, row), None
+        return None, row
 
     async def find(self, visible: VisibleBookings, booking_id: uuid.UUID) -> BookingOut | None:
         sql = _find_sql(visible.owner_column)

@@ -10,7 +10,15 @@ from bookings.bookings import history, repository
 from bookings.bookings.models import Booking
 from bookings.bookings.policy import VisibleBookings
 from bookings.bookings.schemas import BookingOut
-from bookings.bookings.store import BookingPage, ListQuery, NewBooking, is_overlap, slot_taken, unknown_provider
+from bookings.bookings.store import (
+    BookingPage,
+    ListQuery,
+    NewBooking,
+    is_overlap,
+    refuse,
+    slot_taken,
+    unknown_provider,
+)
 from bookings.db import Database
 from bookings.events.outbox import Outbox
 from bookings.events.schemas import EventType
@@ -34,7 +42,8 @@ class SqliteBookingStore:
                 return prior
             if await users.role_of(session, b.provider_id) is not Role.PROVIDER:
                 raise unknown_provider()
-            session.add(Booking(**b.model_dump()))
+            refuse(await repository.verdict(session, b.provider_id, new.guard))
+            session.add(Booking(**b.model_dump(), blocked_start=new.blocked_start, blocked_end=new.blocked_end))
             try:
                 await session.flush()
             except DBAPIError as exc:

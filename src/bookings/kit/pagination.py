@@ -19,7 +19,7 @@ import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Generic, TypeVar
 from urllib.parse import urlencode
 
@@ -53,7 +53,7 @@ def _unb64(text: str) -> bytes:
 
 
 def _json(value: Any) -> Any:
-    if isinstance(value, datetime):
+    if isinstance(value, date):  # a datetime too
         return value.isoformat()
     if isinstance(value, uuid.UUID):
         return str(value)
@@ -92,7 +92,7 @@ def _typed(values: list[Any], types: Sequence[type]) -> Position:
         raise InvalidCursor("The cursor belongs to another query; start again without it.")
     try:
         return tuple(
-            datetime.fromisoformat(v) if t is datetime else uuid.UUID(v) if t is uuid.UUID else t(v)
+            t.fromisoformat(v) if t in (datetime, date) else uuid.UUID(v) if t is uuid.UUID else t(v)
             for v, t in zip(values, types, strict=True)
         )
     except (ValueError, TypeError) as exc:

@@ -11,6 +11,7 @@ from sqlalchemy.pool import NullPool
 
 # Import every model so that autogenerate sees the whole schema.
 from bookings.auth import models as _auth_models  # noqa: F401
+from bookings.availability import models as _availability_models  # noqa: F401
 from bookings.bookings import models as _booking_models  # noqa: F401
 from bookings.db import async_url
 from bookings.events import models as _event_models  # noqa: F401

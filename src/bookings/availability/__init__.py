@@ -1,0 +1,1 @@
+"""Provider availability: weekly hours, date overrides, and the slot search that bookings obey."""
