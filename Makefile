@@ -1,6 +1,6 @@
 # The commands the README promises. Each installs what it needs from the lock file first, and uv itself when it is
 # missing: the version below, into .tools/ (gitignored), from PyPI, with the machine's python3. No sudo, nothing global.
-.PHONY: tools install install-runtime run test lint format bench bench-fanout bench-reminders chaos
+.PHONY: tools install install-runtime run test lint format bench bench-fanout bench-reminders bench-contention chaos
 
 # The one place that pins uv (.ci/run goes through `make tools`).
 UV_VERSION := 0.13.9
@@ -65,6 +65,9 @@ bench-fanout: install
 
 bench-reminders: install
 	$(RUN) python -m bench.reminders
+
+bench-contention: install
+	$(RUN) python -m bench.contention
 
 chaos: install
 	$(RUN) python -m chaos

@@ -39,9 +39,12 @@ REDIS_START_TIMEOUT_S = 10.0
 WORKER_READY_TIMEOUT_S = 60.0
 
 
-def run_until_done(main: Coroutine[Any, Any, int]) -> int:
+def run_until_done(
+    main: Coroutine[Any, Any, int], loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+) -> int:
     """``asyncio.run`` that also treats SIGTERM like Ctrl-C: the main task is cancelled, so its ``finally``
-    blocks stop the processes it started and drop its database before the bench exits."""
+    blocks stop the processes it started and drop its database before the bench exits. ``loop_factory``: another
+    event loop (uvloop) for a bench whose own process is the load generator."""
 
     async def guarded() -> int:
         task = asyncio.create_task(main)
@@ -56,7 +59,8 @@ def run_until_done(main: Coroutine[Any, Any, int]) -> int:
             loop.remove_signal_handler(signal.SIGTERM)
 
     try:
-        return asyncio.run(guarded())
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            return runner.run(guarded())
     except KeyboardInterrupt:  # Ctrl-C: asyncio.run has cancelled the main task and let it clean up first
         print("bench: interrupted; cleaned up", flush=True)
         return 130

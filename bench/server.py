@@ -32,6 +32,13 @@ JWT_KID = "bench"  # BOOKINGS_JWT_KEYS=bench:<secret>
 _PRIVATE_PREFIXES = ("BOOKINGS_", "PLAIN_")  # the calling shell's settings are not passed on
 _PID = re.compile(r"pid=(\d+)")
 _RESTARTED = re.compile(rb"Child process \[\d+\] died")
+# Limits far above the load: every request is counted (that cost is measured), none refused.
+UNLIMITED = {
+    "BOOKINGS_RATE_LIMIT_LOGIN": "1000000/minute",
+    "BOOKINGS_RATE_LIMIT_LOGIN_PER_ADDRESS": "1000000/minute",
+    "BOOKINGS_RATE_LIMIT_REGISTER": "1000000/minute",
+    "BOOKINGS_RATE_LIMIT_BOOKINGS": "1000000/minute",
+}
 
 
 async def _ss(*args: str) -> str:
@@ -124,6 +131,19 @@ class ServerProcess:
                 return counts + [0] * (self.workers - len(counts))
             await asyncio.sleep(0.1)
 
+    async def connection_owners(self) -> dict[int, int]:
+        """The worker process (pid) holding each established client connection, by the client's port; empty if
+        ``ss`` is not installed."""
+        if shutil.which("ss") is None:
+            return {}
+        out = await _ss("-tnp", "state", "established", f"( sport = :{self.port} )")
+        owners: dict[int, int] = {}
+        for line in out.splitlines():
+            fields = line.split()
+            if len(fields) >= 4 and (m := _PID.search(line)):
+                owners[int(fields[3].rsplit(":", 1)[1])] = int(m.group(1))
+        return owners
+
     async def live_workers(self) -> int | None:
         """Worker processes holding the listening socket now (its other holder is uvicorn's supervisor); None if
         ``ss`` is not installed."""
@@ -166,10 +186,18 @@ class ServerProcess:
 
 class ServiceProcess(ServerProcess):
     """``uv run bookings serve --workers N`` at the service's defaults (log level INFO: one JSON access-log line per
-    request), with a signing key the bench knows and, given ``redis_url``, distributed mode with Redis."""
+    request), with a signing key the bench knows and, given ``redis_url``, distributed mode with Redis. The rate
+    limits are on at 1,000,000 a minute (``UNLIMITED``), or at their defaults with ``default_rate_limits``."""
 
     def __init__(
-        self, database_url: str, workers: int, log_path: Path, *, redis_url: str | None = None, jwt_secret: str = ""
+        self,
+        database_url: str,
+        workers: int,
+        log_path: Path,
+        *,
+        redis_url: str | None = None,
+        jwt_secret: str = "",
+        default_rate_limits: bool = False,
     ) -> None:
         super().__init__(workers, log_path)
         self.jwt_secret = jwt_secret or secrets.token_urlsafe(36)  # 48 characters
@@ -180,13 +208,10 @@ class ServiceProcess(ServerProcess):
                 "BOOKINGS_JWT_KEYS": f"{JWT_KID}:{self.jwt_secret}",
                 "BOOKINGS_ACCESS_TOKEN_TTL_SECONDS": "3600",  # outlives the whole run
                 "PROMETHEUS_MULTIPROC_DIR": self._metrics_dir,
-                # Limits far above the load: every request is counted (that cost is measured), none refused.
-                "BOOKINGS_RATE_LIMIT_LOGIN": "1000000/minute",
-                "BOOKINGS_RATE_LIMIT_LOGIN_PER_ADDRESS": "1000000/minute",
-                "BOOKINGS_RATE_LIMIT_REGISTER": "1000000/minute",
-                "BOOKINGS_RATE_LIMIT_BOOKINGS": "1000000/minute",
             }
         )
+        if not default_rate_limits:  # bench.contention keeps the defaults and spreads its load over enough users
+            self._env.update(UNLIMITED)
         if redis_url:
             self._env["BOOKINGS_REDIS_URL"] = redis_url
 
