@@ -16,11 +16,11 @@ from tests.support.servers import ServerProcess
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def _curl_walkthrough() -> str:
+def _curl_walkthrough(heading: str = "### With curl") -> str:
     text = README.read_text()
-    section = text.split("### With curl", 1)[1]
+    section = text.split(heading, 1)[1]
     match = re.search(r"```sh\n(.*?)```", section, re.S)
-    assert match, "the README's curl walkthrough is missing"
+    assert match, f"the README's {heading!r} block is missing"
     return match.group(1)
 
 
@@ -54,3 +54,18 @@ class TestReadme:
         assert '"cancelReason":"feeling better"' in result.stdout
         assert '"startTime":"2030-05-01T08:00:00Z"' in result.stdout  # the reschedule, given at +02:00
         assert '"version":2' in result.stdout, "the reschedule's If-Match held: it applied to version 1"
+
+    def test_the_availability_walkthrough_works(self, embedded_default: tuple[ServerProcess, Path]) -> None:
+        """Run after the first walkthrough's accounts, as a reader would: it uses its $B, $AUTH and $PROVIDER."""
+        server, _ = embedded_default
+        accounts = _curl_walkthrough().split("BOOKING=$(", 1)[0].replace("B=http://127.0.0.1:8000", f"B={server.url}")
+        accounts = accounts.replace("ada@example.com", "grace@example.com").replace("dr.who@", "dr.no@")
+        script = accounts + _curl_walkthrough("### Availability with curl").replace("dr.who@", "dr.no@")
+        script = "set -euo pipefail\n" + script.replace("curl -s ", "curl -sf ")
+        result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert '"timeZone":"America/New_York","providerTimeZone":"Europe/Berlin"' in result.stdout
+        assert result.stdout.count('"startTime":') == 7 + 3 + 1, "7 + 3 slots, and the booking"
+        assert '"startTime":"2027-05-03T07:00:00Z","endTime":"2027-05-03T08:00:00Z","status":"confirmed"' in (
+            result.stdout
+        )
