@@ -12,8 +12,8 @@ import uvicorn
 
 from bookings import migrate as migrations
 from bookings.config import Mode, Settings
-from bookings.jobs.process import run_worker
 from bookings.ops.logging import configure_logging
+from bookings.worker_process import run_worker
 
 cli = typer.Typer(help="Bookings: book time with providers, never double-booked.", no_args_is_help=True)
 

@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import redis.asyncio as aioredis
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookings.auth.keyring import KeyRing
 from bookings.auth.passwords import PasswordHasher
 from bookings.auth.service import AuthService
 from bookings.availability.service import Availability
+from bookings.bookings import policy
 from bookings.bookings import reminders as reminder_jobs
 from bookings.bookings import repository as booking_repository
 from bookings.bookings.cache import ReadCache
@@ -78,6 +81,13 @@ class Components:
                 await self.redis.aclose()
 
 
+async def _busy_time(
+    session: AsyncSession, provider_id: uuid.UUID, lo: datetime, hi: datetime
+) -> list[tuple[datetime, datetime, datetime]]:
+    """What a slot search may read of other people's bookings: when the provider is busy (``policy.BusyTime``)."""
+    return await booking_repository.blocked_ranges(session, policy.busy_time(provider_id), lo, hi)
+
+
 def build(settings: Settings, clock: Clock) -> Components:
     metrics = Metrics()
     db = Database(settings)
@@ -126,7 +136,7 @@ def build(settings: Settings, clock: Clock) -> Components:
         else None
     )
     keys = KeyRing.from_settings(settings)
-    availability = Availability(db, clock, booking_repository.blocked_ranges)
+    availability = Availability(db, clock, _busy_time)
     return Components(
         settings=settings,
         metrics=metrics,

@@ -7,9 +7,11 @@ import uuid
 import pytest
 from sqlalchemy.dialects import sqlite
 
+from bookings import access
 from bookings.auth.principal import Principal
 from bookings.bookings import policy
 from bookings.bookings.models import Booking
+from bookings.events.models import Event
 from bookings.users.models import Role
 
 OWNER, PROVIDER, STRANGER, ADMIN = (uuid.uuid4() for _ in range(4))
@@ -48,9 +50,19 @@ def test_visibility_filters_by_role() -> None:
     assert _sql(Principal(ADMIN, Role.ADMIN)) in ("1", "true")
 
 
-def test_only_the_policy_builds_a_visibility_filter() -> None:
+def test_only_the_policy_builds_its_proofs() -> None:
     with pytest.raises(TypeError):
-        policy.VisibleBookings("user_id", OWNER, _key=object())
+        policy.VisibleBookings(access.audience(Principal(OWNER, Role.USER)), _key=object())
+    with pytest.raises(TypeError):
+        policy.BusyTime(PROVIDER, _key=object())
+
+
+def test_the_events_follow_the_same_rule_as_their_bookings() -> None:
+    for principal in (Principal(OWNER, Role.USER), Principal(PROVIDER, Role.PROVIDER), Principal(ADMIN, Role.ADMIN)):
+        bookings = _sql(principal)
+        where = access.audience(principal).where(Event.user_id, Event.provider_id)
+        events = str(where.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+        assert events == bookings.replace("bookings.", "events.")
 
 
 @pytest.mark.parametrize(

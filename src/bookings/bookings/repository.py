@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bookings.availability.models import ProviderSchedule
 from bookings.bookings.models import Booking, BookingStatus
-from bookings.bookings.policy import VisibleBookings
+from bookings.bookings.policy import BusyTime, VisibleBookings
 from bookings.bookings.schemas import BookingWindow
 from bookings.bookings.store import ListQuery, SlotGuard, Verdict
 from bookings.kit.pagination import keyset
@@ -54,13 +54,13 @@ async def verdict(
 
 
 async def blocked_ranges(
-    session: AsyncSession, provider_id: uuid.UUID, lo: datetime, hi: datetime
+    session: AsyncSession, busy: BusyTime, lo: datetime, hi: datetime
 ) -> list[tuple[datetime, datetime, datetime]]:
     """``(start_time, blocked_start, blocked_end)`` of the provider's confirmed bookings whose blocked range meets
     ``[lo, hi)``: busy time for a slot search, without who booked it (``policy.busy_time`` is the proof that
     allows it). On PostgreSQL through the exclusion constraint's GiST index."""
     query = select(Booking.start_time, Booking.blocked_start, Booking.blocked_end).where(
-        Booking.provider_id == provider_id, Booking.status == BookingStatus.CONFIRMED
+        Booking.provider_id == busy.provider_id, Booking.status == BookingStatus.CONFIRMED
     )
     if session.get_bind().dialect.name == "postgresql":
         blocked = func.tstzrange(Booking.blocked_start, Booking.blocked_end, "[)")

@@ -6,13 +6,12 @@ import asyncio
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
+from bookings import access
 from bookings.auth.principal import Principal
-from bookings.bookings import policy
-from bookings.bookings.cache import ReadCache
 from bookings.events.bus import EventBus
 from bookings.events.schemas import Envelope
 from bookings.ops.metrics import Metrics
@@ -46,8 +45,21 @@ class Subscriber:
             self.overflowed.set()
 
 
+class Forgets(Protocol):
+    """What the hub keeps current from the event stream (the bookings read cache): forgetting a changed booking,
+    and stepping aside while the stream may be missing changes."""
+
+    def forget(self, booking_id: uuid.UUID, user_id: uuid.UUID, provider_id: uuid.UUID) -> None: ...
+
+    def suspend(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def clear(self) -> None: ...
+
+
 class Hub:
-    def __init__(self, bus: EventBus, metrics: Metrics, cache: ReadCache, backfill: Backfill | None = None) -> None:
+    def __init__(self, bus: EventBus, metrics: Metrics, cache: Forgets, backfill: Backfill | None = None) -> None:
         self._bus = bus
         self._metrics = metrics
         self._cache = cache
@@ -82,7 +94,7 @@ class Hub:
         message = event.public()
         for subscriber in audience:
             # The index already routes by user; the policy has the last word.
-            if policy.may_receive(subscriber.principal, event.user_id, event.provider_id):
+            if access.audience(subscriber.principal).admits(event.user_id, event.provider_id):
                 subscriber.offer(message)
 
     async def run(self) -> None:

@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy import func, select
 
+from bookings.access import audience
 from bookings.auth.principal import Principal
-from bookings.bookings import policy
 from bookings.db import Database
 from bookings.events.models import Event, RelayState
 from bookings.events.relay import _envelope
@@ -52,7 +52,7 @@ async def missed(db: Database, principal: Principal, since: int) -> AsyncIterato
             rows = list(
                 await session.scalars(
                     select(Event)
-                    .where(Event.id > last, policy.visible_events(principal))
+                    .where(Event.id > last, audience(principal).where(Event.user_id, Event.provider_id))
                     .order_by(Event.id)
                     .limit(REPLAY_BATCH)
                 )

@@ -1,5 +1,8 @@
 """``bookings worker``: the job worker as a process of its own, stopped cleanly by SIGTERM or SIGINT.
 
+At the edge beside ``cli.py``, since it builds the whole service (``components.build``): the jobs package itself
+knows no domain.
+
 Given an HTTP port, it also serves its health and Prometheus metrics there (the jobs it runs are counted only in
 this process, so this is where Prometheus scrapes them).
 """
