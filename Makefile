@@ -1,6 +1,7 @@
 # The commands the README promises. Each installs what it needs from the lock file first, and uv itself when it is
 # missing: the version below, into .tools/ (gitignored), from PyPI, with the machine's python3. No sudo, nothing global.
-.PHONY: tools install install-runtime run test lint format bench bench-fanout bench-reminders bench-contention chaos
+.PHONY: tools install install-runtime run test lint format bench bench-fanout bench-reminders bench-contention chaos \
+	bench-availability typescript-types
 
 # The one place that pins uv (.ci/run goes through `make tools`).
 UV_VERSION := 0.13.9
@@ -69,5 +70,18 @@ bench-reminders: install
 bench-contention: install
 	$(RUN) python -m bench.contention
 
+bench-availability: install
+	$(RUN) python -m bench.availability
+
 chaos: install
 	$(RUN) python -m chaos
+
+# The TypeScript client's generated types (clients/typescript/src/schema.ts) from this code's OpenAPI document, after
+# an API change: tests/clients fails until they match. npm ci installs the client's lock file.
+TS_CLIENT := clients/typescript
+typescript-types: install
+	cd $(TS_CLIENT) && npm ci --prefer-offline --no-audit --no-fund \
+		&& sha256sum package-lock.json | cut -d' ' -f1 > node_modules/.bookings-lock-sha256
+	$(RUN) python -m bookings.ops.openapi > $(TS_CLIENT)/openapi.json
+	cd $(TS_CLIENT) && node node_modules/openapi-typescript/bin/cli.js openapi.json --output src/schema.ts; \
+		status=$$?; rm -f openapi.json; exit $$status

@@ -20,6 +20,7 @@ from bookings.config import Mode, Settings
 from bookings.errors import Problem, install_error_handlers
 from bookings.events.endpoints import router as events_router
 from bookings.jobs.endpoints import router as dead_letters_router
+from bookings.kit.openapi import for_generators
 from bookings.kit.time import Clock, utc_now
 from bookings.ops.endpoints import router as metrics_router
 from bookings.ops.health import router as health_router
@@ -82,7 +83,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        separate_input_output_schemas=False,
+        # Answers documented as they are sent (serialization mode): a field with a default is always sent, so
+        # required (see kit.schemas.ApiModel). No model is both a body and an answer, so no `-Input` names appear.
+        separate_input_output_schemas=True,
         # No OpenTelemetry here (metrics are Prometheus, logs structlog): FastAPI's own telemetry would otherwise
         # look up the global OpenTelemetry providers on every request.
         telemetry=NO_TELEMETRY,
@@ -109,7 +112,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
 
 
 def _register_problem_schema(app: FastAPI) -> None:
-    """Add ``Problem`` (and ``FieldError``) to the components that every route's error responses refer to.
+    """Add ``Problem`` (and ``FieldError``) to the components that every route's error responses refer to, and
+    make the whole document plain for client generators (``kit.openapi``).
 
     The routes name the schema by reference rather than by model, so that problems are documented only as
     ``application/problem+json``, the one media type they are sent with.
@@ -117,12 +121,14 @@ def _register_problem_schema(app: FastAPI) -> None:
     original = app.openapi
 
     def openapi() -> dict[str, Any]:
-        schema = original()
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-        components.update(problem.pop("$defs", {}))
-        components["Problem"] = problem
-        document_bearer_auth(schema, ROUTERS)
-        return schema
+        if app.openapi_schema is None:  # built once: FastAPI's own (which it caches here too), then ours
+            schema = original()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(problem.pop("$defs", {}))
+            components["Problem"] = problem
+            document_bearer_auth(schema, ROUTERS)
+            app.openapi_schema = for_generators(schema)
+        return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

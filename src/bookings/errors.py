@@ -22,6 +22,7 @@ Services raise these; routes never build responses for errors themselves.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import Any, ClassVar
@@ -34,6 +35,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+
+from bookings.kit.schemas import omitted_when_none
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -47,7 +51,10 @@ class FieldError(BaseModel):
 
 
 class Problem(BaseModel):
-    """An RFC 9457 problem document."""
+    """An RFC 9457 problem document: `detail`, `instance` and `errors` may be absent (never `null`), the rest is
+    always there."""
+
+    # Sent with `exclude_none` (problem_response): a field left None is absent, so its schema is not nullable.
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -64,13 +71,23 @@ class Problem(BaseModel):
         }
     )
 
-    type: str = "about:blank"
-    title: str
-    status: int
-    detail: str | None = None
-    instance: str | None = None
-    requestId: str | None = None
-    errors: list[FieldError] | None = None
+    type: str = Field(description="A URI reference naming the kind of problem, e.g. `/problems/slot-taken`.")
+    title: str = Field(description="A short summary of the kind of problem, the same for every problem of a `type`.")
+    status: int = Field(description="The HTTP status code.")
+    detail: str | None = Field(
+        default=None, description="What went wrong this time.", json_schema_extra=omitted_when_none
+    )
+    instance: str | None = Field(
+        default=None,
+        description="The path of the request. (A problem made by a proxy in front of the service may lack it.)",
+        json_schema_extra=omitted_when_none,
+    )
+    requestId: str = Field(description="The request's `X-Request-ID`, as in the service's log line.")
+    errors: list[FieldError] | None = Field(
+        default=None,
+        description="The invalid fields, on `422` answers (and only there).",
+        json_schema_extra=omitted_when_none,
+    )
 
 
 class BookingsError(Exception):
@@ -171,7 +188,8 @@ def problem_response(
         status=status,
         detail=detail,
         instance=request.url.path,
-        requestId=getattr(request.state, "request_id", None),
+        # Set by the outermost middleware on every HTTP request; a fresh one only for a request made without it.
+        requestId=getattr(request.state, "request_id", None) or uuid.uuid4().hex,
         errors=errors,
     )
     all_headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
@@ -219,6 +237,23 @@ _FRAMEWORK_EQUIVALENTS: dict[int, type[BookingsError]] = {
 }
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> str:
+    """``Allow`` for a ``405``: every method of the resource (RFC 9110 §15.5.6), whichever route serves each.
+
+    Starlette names only the methods of the first route that matched the path, so ``PUT /v1/bookings`` would say
+    ``POST`` where ``GET, POST`` is true. Each method is asked of the router as if the request had used it.
+    """
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_domain_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, BookingsError)
@@ -237,12 +272,15 @@ def install_error_handlers(app: FastAPI) -> None:
             # same 413 as a Content-Length over it, an unreadable body (FastAPI's "There was an error parsing the
             # body") the same 400 as invalid JSON, and an unknown route the same 404 as an unknown booking.
             return error_response(request, same(detail))
+        headers = dict(exc.headers or {})
+        if exc.status_code == HTTPStatus.METHOD_NOT_ALLOWED and (allowed := allowed_methods(request)):
+            headers["Allow"] = allowed
         return problem_response(
             request,
             status=exc.status_code,
             title=HTTPStatus(exc.status_code).phrase,
             detail=detail,
-            headers=dict(exc.headers or {}),
+            headers=headers,
         )
 
     async def on_database_down(request: Request, exc: Exception) -> JSONResponse:

@@ -16,7 +16,7 @@ from tests.support.servers import ServerProcess, free_port
 
 
 def _log_lines(service: Service) -> list[dict[str, object]]:
-    return [json.loads(line) for line in service.server.log().splitlines() if line.startswith("{")]
+    return [json.loads(line) for line in service.server.log().split("\n") if line.startswith("{")]
 
 
 class TestHealth:

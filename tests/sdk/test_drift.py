@@ -4,6 +4,10 @@ Each SDK model is compared with its component schema: the wire names (aliases), 
 each field's type (string formats that change the Python type, enum values, arrays, nested models, nullability).
 Validation constraints (lengths, ranges) are the server's business and are not compared. A field added, renamed or
 retyped in the server fails here until the SDK follows; the last tests check that the comparison has teeth.
+
+In answers the SDK may be the more tolerant side, and nothing else: it may give a default to a field the server
+always sends (``tokenType``, a problem's ``requestId``: the SDK also reads problems a proxy made) and accept
+``null`` where the server leaves a field out instead (a problem's ``detail``). A body the SDK sends must match.
 """
 
 from __future__ import annotations
@@ -124,13 +128,18 @@ def drift(model: type[pydantic.BaseModel], component: str, openapi: dict[str, An
     sdk = sdk_fields(model)
     problems = [f"{component}.{name}: in the server, missing in the SDK" for name in server.keys() - sdk.keys()]
     problems += [f"{component}.{name}: in the SDK, not in the server" for name in sdk.keys() - server.keys()]
+    answer = not issubclass(model, models.ApiInput)
     for name in sorted(server.keys() & sdk.keys()):
         (server_required, server_shape), (sdk_required, sdk_shape) = server[name], sdk[name]
-        if server_required != sdk_required:
+        if server_required != sdk_required and not (answer and server_required):
             problems.append(f"{component}.{name}: required {server_required} in the server, {sdk_required} in the SDK")
-        if server_shape != sdk_shape:
+        if server_shape != sdk_shape and not (answer and sdk_shape == _or_null(server_shape)):
             problems.append(f"{component}.{name}: type {server_shape} in the server, {sdk_shape} in the SDK")
     return sorted(problems)
+
+
+def _or_null(shape: Any) -> Any:
+    return ("anyOf", tuple(sorted({shape, ("null",)}, key=repr)))
 
 
 @pytest.mark.parametrize(("model", "component"), PAIRS, ids=[name for _, name in PAIRS])
@@ -193,7 +202,11 @@ def _retype_field(schemas: dict[str, Any]) -> None:
 
 
 def _make_required(schemas: dict[str, Any]) -> None:
-    schemas["BookingOut"]["required"].append("cancelReason")
+    schemas["CancelIn"]["required"] = ["reason"]
+
+
+def _make_nullable(schemas: dict[str, Any]) -> None:
+    schemas["BookingOut"]["properties"]["version"] = {"anyOf": [{"type": "integer"}, {"type": "null"}]}
 
 
 def _widen_enum(schemas: dict[str, Any]) -> None:
@@ -205,7 +218,7 @@ def _retype_nested(schemas: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(
-    "change", [_add_field, _rename_field, _retype_field, _make_required, _widen_enum, _retype_nested]
+    "change", [_add_field, _rename_field, _retype_field, _make_required, _make_nullable, _widen_enum, _retype_nested]
 )
 def test_the_comparison_catches_a_server_change(
     change: typing.Callable[[dict[str, Any]], None], openapi: dict[str, Any]

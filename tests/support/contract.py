@@ -15,7 +15,7 @@ UNDOCUMENTED_ROUTES = {"/ws", "<unmatched>"}
 
 def undocumented_statuses(log: str, openapi: dict[str, Any]) -> set[tuple[str, str, int]]:
     seen: set[tuple[str, str, int]] = set()
-    for line in log.splitlines():
+    for line in log.split("\n"):  # not splitlines(): a logged path may hold \x1c-\x1e or \u2028
         if not line.startswith("{"):
             continue
         entry = json.loads(line)

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 
 class ApiModel(BaseModel):
-    """A response model: snake_case in Python, camelCase in JSON."""
+    """A response model: snake_case in Python, camelCase in JSON.
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, from_attributes=True)
+    Sent whole, so a field with a default (``cancelReason: null``, ``tokenType: "Bearer"``) is in every answer:
+    the document marks it required (``json_schema_serialization_defaults_required``; FastAPI documents answers
+    in serialization mode since the app sets ``separate_input_output_schemas``), and generated clients need not
+    carry "unset" for it.
+    """
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        from_attributes=True,
+        json_schema_serialization_defaults_required=True,
+    )
 
 
 class ApiInput(BaseModel):
@@ -25,3 +38,11 @@ class ApiInput(BaseModel):
         if isinstance(value, str) and "\x00" in value:
             raise PydanticCustomError("string_contains_nul", "String should not contain the NUL character")
         return value
+
+
+def omitted_when_none(schema: dict[str, Any]) -> None:
+    """``json_schema_extra`` of a field that is left out of the JSON when it is ``None`` (``exclude_none``): it may
+    be absent but is never ``null``, so its schema is the value's alone, with no ``default``."""
+    if variants := schema.pop("anyOf", None):
+        schema.update(next(variant for variant in variants if variant.get("type") != "null"))
+    schema.pop("default", None)

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel, RootModel
 
 from bookings.ops.metrics import Metrics
 
@@ -21,6 +22,16 @@ bookings_ws_clients 42.0
 """
 
 
+class LabelledValue(BaseModel):
+    labels: dict[str, str]
+    value: float
+
+
+# A named model, so that a generated client has a `MetricsSnapshot` type, not `GetMetricsResponseGetmetrics`.
+class MetricsSnapshot(RootModel[dict[str, float | list[LabelledValue]]]):
+    """Each metric by name: its value, or for a metric with labels one `{labels, value}` per set of labels."""
+
+
 def _metrics(request: Request) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics
@@ -30,6 +41,7 @@ def _metrics(request: Request) -> Metrics:
     "/metrics",
     operation_id="getMetrics",
     summary="Counters and histograms as JSON",
+    response_model=MetricsSnapshot,
     description="`{name: value}` for a metric without labels, `{name: [{labels, value}]}` for one with labels.",
     responses={
         200: {
@@ -48,7 +60,7 @@ def _metrics(request: Request) -> Metrics:
     },
 )
 async def metrics_json(request: Request) -> dict[str, Any]:
-    return _metrics(request).snapshot()
+    return _metrics(request).snapshot()  # checked against MetricsSnapshot on the way out
 
 
 @router.get(
