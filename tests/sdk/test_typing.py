@@ -40,7 +40,7 @@ def test_mypy_sees_the_sdk_types(tmp_path: Path) -> None:
     assert 'Incompatible types in assignment (expression has type "str", variable has type "int")' in result.stdout
 
 
-RESOURCES = ["auth", "users", "providers", "bookings"]
+RESOURCES = ["auth", "users", "providers", "bookings", "availability"]
 
 
 def _methods(obj: object) -> dict[str, list[tuple[str, object, object]]]:

@@ -8,10 +8,11 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import httpx
 import pydantic
@@ -61,6 +62,39 @@ def as_uuid(name: str, value: UUID | str) -> UUID:
         raise InvalidArgumentError(f"{name} must be a UUID, got {value!r}") from None
 
 
+def as_date(name: str, value: date) -> str:
+    """A calendar date as ``YYYY-MM-DD``. A ``datetime`` is refused: which date it falls on depends on a zone."""
+    if isinstance(value, datetime) or not isinstance(value, date):
+        raise InvalidArgumentError(f"{name} must be a date (datetime.date, not a datetime), got {value!r}")
+    return value.isoformat()
+
+
+def instant(name: str, value: datetime) -> str:
+    """An aware ``datetime`` as an RFC 3339 instant in UTC (``2030-05-01T07:00:00Z``)."""
+    return aware(name, value).astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def search_window(first: date | datetime, last: date | datetime) -> dict[str, str]:
+    """A slot search's ``from``/``to``: two dates (inclusive, read in the search's zone), or two aware datetimes
+    (the window ``[from, to)``); one of each is refused, as the service would."""
+    if isinstance(first, datetime) and isinstance(last, datetime):
+        return {"from": instant("from_", first), "to": instant("to", last)}
+    if isinstance(first, datetime) or isinstance(last, datetime):
+        raise InvalidArgumentError("from_ and to must be both dates or both datetimes")
+    return {"from": as_date("from_", first), "to": as_date("to", last)}
+
+
+def zone_name(value: str | ZoneInfo | None) -> dict[str, str]:
+    """A ``timeZone`` query parameter: an IANA name (``"America/New_York"``), or a ``ZoneInfo``'s key."""
+    if value is None:
+        return {}
+    if isinstance(value, ZoneInfo) and value.key:
+        return {"timeZone": value.key}
+    if not isinstance(value, str) or not value:
+        raise InvalidArgumentError(f"time_zone must be an IANA zone name or a ZoneInfo, got {value!r}")
+    return {"timeZone": value}
+
+
 def checked_key(value: str | None) -> str:
     """The caller's key, checked as the service would check it, or a new random one (one per logical call)."""
     if value is None:
@@ -71,11 +105,11 @@ def checked_key(value: str | None) -> str:
 
 
 def if_match_header(value: int | str | None) -> dict[str, str]:
-    """An ``If-Match`` header: a booking's ``version`` (``3`` becomes ``"3"``) or an ``ETag`` as the service sent it."""
+    """An ``If-Match`` header: a ``version`` (``3`` becomes ``"3"``) or an ``ETag`` as the service sent it."""
     if value is None:
         return {}
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise InvalidArgumentError(f"if_match must be a booking version (int) or an ETag (str), got {value!r}")
+        raise InvalidArgumentError(f"if_match must be a version (int) or an ETag (str), got {value!r}")
     if isinstance(value, int):
         return {"If-Match": f'"{value}"'}
     if not value.strip() or any(ch in value for ch in "\r\n\0"):

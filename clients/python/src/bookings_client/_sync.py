@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from datetime import datetime
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import date, datetime
 from types import TracebackType
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -19,6 +20,7 @@ from bookings_client._core import (
     USER_AGENT,
     RetryPolicy,
     TokenState,
+    as_date,
     as_uuid,
     aware,
     body,
@@ -28,6 +30,8 @@ from bookings_client._core import (
     paging,
     parse,
     raise_for_status,
+    search_window,
+    zone_name,
 )
 from bookings_client.errors import AuthenticationError
 from bookings_client.models import (
@@ -37,13 +41,19 @@ from bookings_client.models import (
     BookingWindow,
     CancelBody,
     HistoryEntry,
+    Interval,
     LoginBody,
+    Override,
+    OverrideBody,
     Page,
     Problem,
     Provider,
     RefreshBody,
     RegisterBody,
     RegisterRole,
+    Schedule,
+    ScheduleBody,
+    Slots,
     TokenPair,
     User,
 )
@@ -83,6 +93,7 @@ class BookingsClient:
         self.users = Users(self)
         self.providers = Providers(self)
         self.bookings = Bookings(self)
+        self.availability = Availability(self)
 
     def __enter__(self) -> BookingsClient:
         return self
@@ -372,3 +383,98 @@ class Bookings:
         path = f"/v1/bookings/{booking_id}/cancel"
         response = self._client._request("POST", path, json=body(payload), idempotency_key=key, headers=headers)
         return parse(Booking, response)
+
+
+class Availability:
+    """A provider's weekly hours and slot rules, the dates with hours of their own, and the open slots.
+
+    Reading is for anyone signed in; changing is for that provider or an admin (else ``PermissionDeniedError``).
+    A provider without a schedule can be booked at any time: ``get`` and ``slots`` raise
+    ``AvailabilityNotFoundError`` for one, ``ProviderNotFoundError`` for an id that is no provider.
+    """
+
+    def __init__(self, client: BookingsClient) -> None:
+        self._client = client
+
+    def get(self, provider_id: UUID | str) -> Schedule:
+        provider_id = as_uuid("provider_id", provider_id)
+        return parse(Schedule, self._client._request("GET", f"/v1/providers/{provider_id}/availability"))
+
+    def set(
+        self, provider_id: UUID | str, schedule: ScheduleBody | Schedule, *, if_match: int | str | None = None
+    ) -> Schedule:
+        """Replace the provider's schedule (the first one, or a whole new one). Bookings already made stay; the new
+        rules apply to searches and bookings from now on. ``if_match``: the ``version`` (or ``ETag``) the change is
+        based on; if the schedule changed since, nothing is written (``PreconditionFailedError``)."""
+        provider_id = as_uuid("provider_id", provider_id)
+        payload = body(schedule.to_body() if isinstance(schedule, Schedule) else schedule)
+        path, headers = f"/v1/providers/{provider_id}/availability", if_match_header(if_match)
+        return parse(Schedule, self._client._request("PUT", path, json=payload, headers=headers))
+
+    def overrides(
+        self,
+        provider_id: UUID | str,
+        *,
+        from_: date | None = None,
+        to: date | None = None,
+        page: int = 1,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> Page[Override]:
+        """The dates with hours of their own, earliest first, between ``from_`` and ``to`` (inclusive, either open);
+        a page at a time (by number, or after ``cursor``)."""
+        provider_id = as_uuid("provider_id", provider_id)
+        params = paging(page, limit, cursor)
+        if from_ is not None:
+            params["from"] = as_date("from_", from_)
+        if to is not None:
+            params["to"] = as_date("to", to)
+        path = f"/v1/providers/{provider_id}/availability/overrides"
+        return parse(Page[Override], self._client._request("GET", path, params=params))
+
+    def iter_overrides(
+        self, provider_id: UUID | str, *, from_: date | None = None, to: date | None = None, limit: int = 100
+    ) -> Iterator[Override]:
+        """Every override between ``from_`` and ``to``, walking by cursor."""
+        cursor: str | None = None
+        while True:
+            result = self.overrides(provider_id, from_=from_, to=to, limit=limit, cursor=cursor)
+            yield from result.items
+            if result.next_cursor is None:
+                return
+            cursor = result.next_cursor
+
+    def set_override(
+        self, provider_id: UUID | str, date: date, intervals: Sequence[Interval], *, note: str | None = None
+    ) -> Override:
+        """Give ``date`` (in the provider's zone, today or later) hours of its own instead of its weekday's;
+        ``intervals=[]`` closes the day. Replaces an override the date already has."""
+        provider_id = as_uuid("provider_id", provider_id)
+        path = f"/v1/providers/{provider_id}/availability/overrides/{as_date('date', date)}"
+        payload = body(OverrideBody(intervals=list(intervals), note=note))
+        return parse(Override, self._client._request("PUT", path, json=payload))
+
+    def delete_override(self, provider_id: UUID | str, date: date) -> None:
+        """The date follows its weekday again (``AvailabilityNotFoundError`` if it had no override)."""
+        provider_id = as_uuid("provider_id", provider_id)
+        path = f"/v1/providers/{provider_id}/availability/overrides/{as_date('date', date)}"
+        self._client._request("DELETE", path)
+
+    def slots(
+        self,
+        provider_id: UUID | str,
+        *,
+        from_: date | datetime,
+        to: date | datetime,
+        time_zone: str | ZoneInfo | None = None,
+    ) -> Slots:
+        """The provider's open slots (UTC, ascending), which book as they are.
+
+        ``from_`` and ``to`` are two dates, inclusive, read in ``time_zone`` (an IANA name or a ``ZoneInfo``;
+        default: the provider's zone), or two timezone-aware datetimes for the window ``[from_, to)``; at most 31
+        days. A taken slot, one too soon or too far ahead, and the days at their limit are left out.
+        """
+        provider_id = as_uuid("provider_id", provider_id)
+        params = {**search_window(from_, to), **zone_name(time_zone)}
+        path = f"/v1/providers/{provider_id}/slots"
+        return parse(Slots, self._client._request("GET", path, params=params))

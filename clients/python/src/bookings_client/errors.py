@@ -5,7 +5,9 @@
         ``AuthenticationError`` (401), ``PermissionDeniedError`` (403), ``NotFoundError`` (404),
         ``ConflictError`` (409), ``ValidationError`` (400, 422), ``PreconditionFailedError`` (412),
         ``PayloadTooLargeError`` (413), ``RateLimitedError`` (429), ``ServerError`` (5xx)
-        ``IdempotencyKeyInUseError`` (a ``ConflictError``), ``IdempotencyKeyReusedError`` (a ``ValidationError``):
+        ``IdempotencyKeyInUseError`` (a ``ConflictError``), ``IdempotencyKeyReusedError`` (a ``ValidationError``),
+        ``SlotTakenError`` and ``DailyLimitReachedError`` (each a ``ConflictError``), ``OutsideAvailabilityError`` (a
+        ``ValidationError``), ``ProviderNotFoundError`` and ``AvailabilityNotFoundError`` (each a ``NotFoundError``):
         told apart from their status's class by the problem document's ``type``
     ``APIConnectionError``: no answer (connection refused, reset, timed out), after the retries allowed.
     ``InvalidArgumentError`` (also a ``ValueError``): refused before anything was sent, e.g. a naive datetime.
@@ -108,6 +110,35 @@ class IdempotencyKeyReusedError(ValidationError):
     (another body, path or ``If-Match``). A new change needs a new key."""
 
 
+class SlotTakenError(ConflictError):
+    """409 ``/problems/slot-taken``: the time overlaps another booking of the provider (or its buffers)."""
+
+
+class DailyLimitReachedError(ConflictError):
+    """409 ``/problems/daily-limit-reached``: the provider takes no more bookings that day (their own zone's day)."""
+
+
+class OutsideAvailabilityError(ValidationError):
+    """422 ``/problems/outside-availability``: the provider has a schedule and the time is not one of its slots.
+
+    :attr:`reason` says why: ``outside_hours``, ``off_grid``, ``wrong_length``, ``too_soon`` or ``too_far``.
+    ``availability.slots()`` lists the times that can be booked.
+    """
+
+    @property
+    def reason(self) -> str | None:
+        return self.errors[0].type if self.errors else None
+
+
+class ProviderNotFoundError(NotFoundError):
+    """404 ``/problems/provider-not-found``: no provider has this id."""
+
+
+class AvailabilityNotFoundError(NotFoundError):
+    """404 ``/problems/availability-not-found``: the provider has set no availability (any time can be booked), or
+    the date has no override."""
+
+
 class PayloadTooLargeError(APIError):
     """413: the body is larger than the service accepts."""
 
@@ -149,6 +180,11 @@ IDEMPOTENCY_KEY_IN_USE = "/problems/idempotency-key-in-use"
 _BY_TYPE: dict[tuple[int, str], type[APIError]] = {
     (409, IDEMPOTENCY_KEY_IN_USE): IdempotencyKeyInUseError,
     (422, "/problems/idempotency-key-reused"): IdempotencyKeyReusedError,
+    (409, "/problems/slot-taken"): SlotTakenError,
+    (409, "/problems/daily-limit-reached"): DailyLimitReachedError,
+    (422, "/problems/outside-availability"): OutsideAvailabilityError,
+    (404, "/problems/provider-not-found"): ProviderNotFoundError,
+    (404, "/problems/availability-not-found"): AvailabilityNotFoundError,
 }
 
 

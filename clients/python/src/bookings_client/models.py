@@ -6,6 +6,7 @@ service's repository: each model below names the OpenAPI component it mirrors in
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 from uuid import UUID
 
@@ -17,6 +18,8 @@ RegisterRole = Literal["user", "provider"]
 BookingStatus = Literal["confirmed", "cancelled"]
 BookingWindow = Literal["upcoming", "past"]
 EventType = Literal["booking.created", "booking.updated", "booking.cancelled", "booking.reminder"]
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+WEEKDAYS: tuple[Weekday, ...] = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 T = TypeVar("T")
 
@@ -93,6 +96,114 @@ class HistoryEntry(ApiModel):
     request_id: str | None
     changes: dict[str, FieldChange]
     reason: str | None
+
+
+# Availability: a provider's weekly hours, the dates with hours of their own, and the slots a search offers.
+# ``Interval`` and ``WeeklyHours`` are both read (in a ``Schedule``, an ``Override``) and sent (in a
+# ``ScheduleBody``, ``availability.set_override``), so each mirrors two components: its ``...Out`` and its ``...In``.
+
+
+class Interval(ApiModel):
+    """``[start, end)`` in the provider's local wall-clock time, ``"HH:MM"`` 24-hour; ``"24:00"`` only as an end.
+
+    A night shift is two intervals: ``22:00-24:00`` on one day and ``00:00-06:00`` on the next.
+    """
+
+    __openapi__ = "IntervalOut"  # and "IntervalIn"
+
+    start: str
+    end: str
+
+
+class WeeklyHours(ApiModel):
+    """Each weekday's intervals, ascending; a day left out is ``[]`` (closed)."""
+
+    __openapi__ = "WeeklyHoursOut"  # and "WeeklyHours"
+
+    monday: list[Interval] = Field(default_factory=list)
+    tuesday: list[Interval] = Field(default_factory=list)
+    wednesday: list[Interval] = Field(default_factory=list)
+    thursday: list[Interval] = Field(default_factory=list)
+    friday: list[Interval] = Field(default_factory=list)
+    saturday: list[Interval] = Field(default_factory=list)
+    sunday: list[Interval] = Field(default_factory=list)
+
+    def day(self, weekday: Weekday) -> list[Interval]:
+        """The intervals of ``weekday`` (``"monday"`` ... ``"sunday"``)."""
+        intervals: list[Interval] = getattr(self, weekday)
+        return intervals
+
+
+class Schedule(ApiModel):
+    """A provider's availability: weekly hours in ``time_zone`` (an IANA name) and the rules every slot follows.
+
+    Lengths, steps, buffers and notice are minutes; ``None`` for the horizon or the daily limit means none.
+    ``version`` is incremented by every change (overrides included); the schedule's ``ETag`` is it in quotes.
+    """
+
+    __openapi__ = "ScheduleOut"
+
+    provider_id: UUID
+    time_zone: str
+    weekly_hours: WeeklyHours
+    slot_length_minutes: int
+    slot_interval_minutes: int
+    buffer_before_minutes: int
+    buffer_after_minutes: int
+    min_notice_minutes: int
+    max_horizon_days: int | None
+    max_bookings_per_day: int | None
+    version: int
+    updated_at: AwareDatetime
+
+    def to_body(self) -> ScheduleBody:
+        """The same rules as a body for ``availability.set`` (e.g. to change one field, or to copy them)."""
+        return ScheduleBody(
+            time_zone=self.time_zone,
+            weekly_hours=self.weekly_hours,
+            slot_length_minutes=self.slot_length_minutes,
+            slot_interval_minutes=self.slot_interval_minutes,
+            buffer_before_minutes=self.buffer_before_minutes,
+            buffer_after_minutes=self.buffer_after_minutes,
+            min_notice_minutes=self.min_notice_minutes,
+            max_horizon_days=self.max_horizon_days,
+            max_bookings_per_day=self.max_bookings_per_day,
+        )
+
+
+class Override(ApiModel):
+    """A date (in the provider's zone) with hours of its own instead of its weekday's; ``[]``: closed that day."""
+
+    __openapi__ = "OverrideOut"
+
+    date: date
+    intervals: list[Interval]
+    note: str | None
+    updated_at: AwareDatetime
+
+
+class Slot(ApiModel):
+    """An open slot, in UTC: book it with ``bookings.create(start_time=slot.start_time, end_time=slot.end_time)``."""
+
+    __openapi__ = "Slot"
+
+    start_time: AwareDatetime
+    end_time: AwareDatetime
+
+
+class Slots(ApiModel):
+    """A slot search's answer: the open ``slots`` (UTC, ascending) between ``from_`` and ``to`` as the search read
+    them (dates in ``time_zone``, or instants), and the provider's own zone and slot length."""
+
+    __openapi__ = "SlotsOut"
+
+    provider_id: UUID
+    time_zone: str
+    provider_time_zone: str
+    from_: str = Field(alias="from")
+    to: str
+    slot_length_minutes: int
+    slots: list[Slot]
 
 
 class TokenPair(ApiModel):
@@ -207,6 +318,32 @@ class BookingCreateBody(ApiInput):
     notes: str | None = None
 
 
+class ScheduleBody(ApiInput):
+    """A provider's whole schedule, for ``availability.set`` (a full replace). Only ``time_zone`` (an IANA name such
+    as ``"Europe/Berlin"``, not an offset) and ``weekly_hours`` are required; a field left out takes the service's
+    default: 30-minute slots, a step of the slot length, no buffers, no notice, no horizon, no daily limit."""
+
+    __openapi__ = "ScheduleIn"
+
+    time_zone: str
+    weekly_hours: WeeklyHours
+    slot_length_minutes: int = 30
+    slot_interval_minutes: int | None = None
+    """Minutes from one slot's start to the next one's; ``None``: the slot length."""
+    buffer_before_minutes: int = 0
+    buffer_after_minutes: int = 0
+    min_notice_minutes: int = 0
+    max_horizon_days: int | None = None
+    max_bookings_per_day: int | None = None
+
+
+class OverrideBody(ApiInput):
+    __openapi__ = "OverrideIn"
+
+    intervals: list[Interval]
+    note: str | None = None
+
+
 def _omit_not_null(schema: dict[str, Any]) -> None:
     """A field that may be left out but not sent as null (the SDK sends only the fields that were set)."""
     if variants := schema.pop("anyOf", None):
@@ -237,10 +374,18 @@ __all__ = [
     "Event",
     "EventType",
     "FieldError",
+    "Interval",
+    "Override",
     "Page",
     "Problem",
     "Provider",
     "Role",
+    "Schedule",
+    "ScheduleBody",
+    "Slot",
+    "Slots",
     "TokenPair",
     "User",
+    "Weekday",
+    "WeeklyHours",
 ]
