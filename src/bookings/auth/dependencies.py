@@ -1,10 +1,7 @@
-"""The caller of a request, as typed dependencies: ``Caller`` (anyone signed in) and ``AdminCaller``.
-
-Dependencies here (and everywhere in the service) are ``async def`` although they never await: FastAPI runs a
-plain ``def`` dependency in a worker thread, a hop that costs more than the dependency itself. For the same
-reason ``current_principal`` has no sub-dependencies: resolving one costs FastAPI more than verifying a cached
-token does, so it reads the header and the service itself, and ``document_bearer_auth`` puts the scheme in the
-OpenAPI document that ``HTTPBearer`` would have put there.
+"""The auth service as a dependency, the caller dependencies (``Caller``, ``AdminCaller``, from
+``bookings.identity``), and ``document_bearer_auth``, which puts the bearer scheme in the OpenAPI document that
+``HTTPBearer`` would have put there (``current_principal`` has no sub-dependencies: resolving one costs FastAPI
+more than verifying a cached token does).
 """
 
 from __future__ import annotations
@@ -15,12 +12,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
-from fastapi.security.utils import get_authorization_scheme_param
 
-from bookings.auth.principal import Principal
 from bookings.auth.service import AuthService
-from bookings.errors import NotAuthenticated, NotPermitted
-from bookings.users.models import Role
+from bookings.identity import AdminCaller, Caller, current_principal
 
 SCHEME = "HTTPBearer"
 BEARER_SCHEME = {"type": "http", "scheme": "bearer", "description": "An access token from `POST /v1/auth/login`."}
@@ -34,24 +28,7 @@ async def auth_service(request: Request) -> AuthService:
 Auth = Annotated[AuthService, Depends(auth_service)]
 
 
-async def current_principal(request: Request) -> Principal:
-    scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
-    if not token or scheme.lower() != "bearer":
-        raise NotAuthenticated("An `Authorization: Bearer <accessToken>` header is required.")
-    auth: AuthService = request.app.state.auth
-    claims = auth.authenticate(token)
-    request.state.user_id = str(claims.user_id)
-    return Principal(user_id=claims.user_id, role=claims.role)
-
-
-async def admin_principal(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-    if principal.role is not Role.ADMIN:
-        raise NotPermitted("Only admins may do this.")
-    return principal
-
-
-Caller = Annotated[Principal, Depends(current_principal)]
-AdminCaller = Annotated[Principal, Depends(admin_principal)]
+__all__ = ["AdminCaller", "Auth", "Caller", "current_principal", "document_bearer_auth"]
 
 
 def _needs_caller(dependant: Dependant) -> bool:

@@ -1,14 +1,7 @@
-"""The authenticated caller of a request."""
+"""The authenticated caller of a request (defined in ``bookings.identity``, below every domain)."""
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
+from bookings.identity import Principal
 
-from bookings.users.models import Role
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    user_id: uuid.UUID
-    role: Role
+__all__ = ["Principal"]

@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 
-from bookings.auth.dependencies import Caller
 from bookings.availability.errors import AvailabilityNotFound
 from bookings.availability.schemas import (
     OverrideIn,
@@ -21,6 +20,7 @@ from bookings.availability.schemas import (
 from bookings.availability.service import NO_SCHEDULE, Availability, ProviderNotFound
 from bookings.db import ReadSession, WriteSession
 from bookings.errors import NotPermitted, PreconditionFailed, problem_responses
+from bookings.identity import Caller
 from bookings.kit import conditional
 from bookings.kit.pagination import CURSOR_EXAMPLE, LINK, Page, Paging, link_next
 

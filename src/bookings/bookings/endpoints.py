@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response, status
 
-from bookings.auth.dependencies import Caller
 from bookings.availability.errors import OutsideAvailability, daily_limit_reached
 from bookings.availability.rules import Refusal
 from bookings.bookings import history, service
@@ -25,6 +24,7 @@ from bookings.errors import (
 )
 from bookings.idempotency import keys
 from bookings.idempotency.keys import Outcome
+from bookings.identity import Caller
 from bookings.kit import conditional
 from bookings.kit.pagination import CURSOR_EXAMPLE, LINK, Page, Paging, link_next
 from bookings.kit.responses import JSONBytes

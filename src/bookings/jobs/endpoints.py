@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response, status
 
-from bookings.auth.dependencies import AdminCaller
 from bookings.db import ReadSession, WriteSession
 from bookings.errors import problem_responses
+from bookings.identity import AdminCaller
 from bookings.jobs.schemas import DeadLetterOut, RetriedOut
 from bookings.jobs.service import DeadLetterNotFound, DeadLetters
 from bookings.kit.pagination import CURSOR_EXAMPLE, LINK, Page, Paging, link_next

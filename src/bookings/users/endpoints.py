@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from bookings.auth.dependencies import AdminCaller, Caller
 from bookings.db import ReadSession
 from bookings.errors import problem_responses
+from bookings.identity import AdminCaller, Caller
 from bookings.kit.pagination import CURSOR_EXAMPLE, LINK, Page, Paging, link_next
 from bookings.users import service
 from bookings.users.schemas import ProviderOut, UserOut

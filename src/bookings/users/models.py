@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import enum
 import uuid
 from datetime import datetime
 
 from sqlalchemy import Enum, Index, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
+from bookings.identity import Role
 from bookings.kit.orm import Base, UTCDateTime
 
-
-class Role(enum.StrEnum):
-    USER = "user"
-    PROVIDER = "provider"
-    ADMIN = "admin"
+__all__ = ["Role", "User"]
 
 
 class User(Base):

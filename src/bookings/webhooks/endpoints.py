@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response, status
 
-from bookings.auth.dependencies import AdminCaller
 from bookings.db import ReadSession, WriteSession
 from bookings.errors import InvalidInput, problem_responses
+from bookings.identity import AdminCaller
 from bookings.kit.pagination import CURSOR_EXAMPLE, LINK, Page, Paging, link_next
 from bookings.webhooks.schemas import WebhookIn, WebhookOut, WebhookWithSecret
 from bookings.webhooks.service import WebhookNotFound, Webhooks
