@@ -8,16 +8,14 @@ import itertools
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
-from tests.conftest import TEST_ENV, Service, start_service
+from tests.conftest import Service, start_service
 from tests.support.api import Account, account, iso
-from tests.support.databases import ScratchDatabase, create_postgres
-from tests.support.servers import ServerProcess
+from tests.support.cluster import instances_on_postgres
 
 RACERS = 30
 DAY = datetime(2027, 9, 6, tzinfo=ZoneInfo("Europe/Berlin"))  # a Monday
@@ -27,14 +25,8 @@ EVERY_DAY = {day: [{"start": "08:00", "end": "20:00"}] for day in ("monday", "tu
 
 @pytest.fixture(scope="module")
 def postgres_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
-    db: ScratchDatabase = create_postgres()
-    tmp: Path = tmp_path_factory.mktemp("availability-races")
-    env = {**TEST_ENV, "BOOKINGS_DATABASE_URL": db.url}
-    servers = [ServerProcess(env=env, log_path=tmp / f"api-{i}.log").start() for i in range(2)]
-    yield [s.url for s in servers]
-    for server in servers:
-        server.stop()
-    db.drop()
+    with instances_on_postgres(tmp_path_factory.mktemp("availability-races")) as pair:
+        yield pair.urls
 
 
 @pytest.fixture(scope="module")

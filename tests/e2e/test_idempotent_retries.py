@@ -6,15 +6,13 @@ import asyncio
 import secrets
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import TEST_ENV
 from tests.support.api import account, future_slot
-from tests.support.databases import ScratchDatabase, create_postgres
-from tests.support.servers import ServerProcess
+from tests.support.cluster import instances_on_postgres
+from tests.support.databases import ScratchDatabase
 
 DUPLICATES = 20
 REPLAYED = "Idempotent-Replayed"
@@ -22,14 +20,8 @@ REPLAYED = "Idempotent-Replayed"
 
 @pytest.fixture(scope="module")
 def two_instances(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[str], ScratchDatabase]]:
-    db = create_postgres()
-    tmp: Path = tmp_path_factory.mktemp("idempotent")
-    env = {**TEST_ENV, "BOOKINGS_DATABASE_URL": db.url}
-    servers = [ServerProcess(env=env, log_path=tmp / f"api-{i}.log").start() for i in range(2)]
-    yield [s.url for s in servers], db
-    for server in servers:
-        server.stop()
-    db.drop()
+    with instances_on_postgres(tmp_path_factory.mktemp("idempotent")) as pair:
+        yield pair.urls, pair.db
 
 
 async def _all_at_once(

@@ -6,16 +6,15 @@ import asyncio
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
 
-from tests.conftest import TEST_ENV, Service, start_service
+from tests.conftest import Service, start_service
 from tests.support.api import Account, account, book, future_slot, iso
-from tests.support.databases import ScratchDatabase, create_postgres
-from tests.support.servers import ServerProcess
+from tests.support.cluster import instances_on_postgres
+from tests.support.databases import ScratchDatabase
 
 CONCURRENT = 50
 # The fixture's database waits this long before looking for a deadlock (PostgreSQL's default is 1 s), and every
@@ -28,16 +27,9 @@ RACE_BOUND_S = 15
 @pytest.fixture(scope="module")
 def two_instances(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[str], ScratchDatabase]]:
     """Two API processes on one fresh PostgreSQL database, as behind a load balancer."""
-    db = create_postgres()
-    with psycopg.connect(db.url, autocommit=True) as conn:
-        conn.execute(f"ALTER DATABASE \"{db.name}\" SET deadlock_timeout = '{DEADLOCK_TIMEOUT_S}s'")
-    tmp: Path = tmp_path_factory.mktemp("two-instances")
-    env = {**TEST_ENV, "BOOKINGS_DATABASE_URL": db.url}
-    servers = [ServerProcess(env=env, log_path=tmp / f"api-{i}.log").start() for i in range(2)]
-    yield [s.url for s in servers], db
-    for server in servers:
-        server.stop()
-    db.drop()
+    tmp = tmp_path_factory.mktemp("two-instances")
+    with instances_on_postgres(tmp, database_settings=f"deadlock_timeout = '{DEADLOCK_TIMEOUT_S}s'") as pair:
+        yield pair.urls, pair.db
 
 
 async def _race(urls: list[str], users: list[Account], provider: Account, slots: list[tuple[str, str]]) -> Counter[int]:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import psycopg
 
 from tests.conftest import TEST_ENV
 from tests.support.databases import ScratchDatabase, create_postgres
@@ -56,3 +60,29 @@ class Cluster:
             server.stop()
         self.redis.stop()
         self.db.drop()
+
+
+@contextmanager
+def instances_on_postgres(tmp: Path, count: int = 2, *, database_settings: str = "") -> Iterator[PostgresInstances]:
+    """``count`` API processes on one fresh PostgreSQL database and no Redis, as behind a load balancer.
+
+    ``database_settings``: an ``ALTER DATABASE ... SET`` clause for the database (e.g. ``deadlock_timeout = '30s'``).
+    """
+    db = create_postgres()
+    if database_settings:
+        with psycopg.connect(db.url, autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{db.name}" SET {database_settings}')  # type: ignore[arg-type]
+    env = {**TEST_ENV, "BOOKINGS_DATABASE_URL": db.url}
+    servers = [ServerProcess(env=env, log_path=tmp / f"api-{i}.log").start() for i in range(count)]
+    try:
+        yield PostgresInstances([server.url for server in servers], db)
+    finally:
+        for server in servers:
+            server.stop()
+        db.drop()
+
+
+@dataclass
+class PostgresInstances:
+    urls: list[str]
+    db: ScratchDatabase

@@ -16,34 +16,15 @@ from typing import Any
 import jsonschema
 import pytest
 
-from bookings.app import create_app
-from bookings.config import Settings
 from tests.conftest import TEST_ENV
+from tests.support.openapi_document import build, operations, resolve
 
-METHODS = {"get", "put", "post", "patch", "delete"}
 OPERATION_ID = re.compile(r"^[a-z]+[A-Za-z]*$")  # camelCase: createBooking, listBookings
 
 
 @pytest.fixture(scope="module")
 def document(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    database = tmp_path_factory.mktemp("openapi") / "bookings.db"
-    settings = Settings(database_url=f"sqlite:///{database}", jwt_keys=TEST_ENV["BOOKINGS_JWT_KEYS"])
-    openapi: dict[str, Any] = create_app(settings).openapi()
-    return openapi
-
-
-def operations(document: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    for path, item in document["paths"].items():
-        for method, operation in item.items():
-            if method in METHODS:
-                yield f"{method.upper()} {path}", operation
-
-
-def resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
-    while "$ref" in schema:
-        name = schema["$ref"].removeprefix("#/components/schemas/")
-        schema = document["components"]["schemas"][name]
-    return schema
+    return build(tmp_path_factory.mktemp("openapi"), TEST_ENV["BOOKINGS_JWT_KEYS"])
 
 
 def examples_of(document: dict[str, Any], media: dict[str, Any]) -> list[Any]:

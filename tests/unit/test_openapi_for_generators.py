@@ -8,17 +8,13 @@ document; these tests say, without them, what the document must be.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from bookings.app import create_app
-from bookings.config import Settings
 from bookings.kit.openapi import all_schemas, is_generated_title
 from tests.conftest import TEST_ENV
-
-METHODS = {"get", "put", "post", "patch", "delete"}
+from tests.support.openapi_document import build, operations, resolve
 
 # The only fields of answers the service may leave out, and why. Every other field of every answer is required.
 OMITTED_WHEN_NONE = {
@@ -29,23 +25,7 @@ OMITTED_WHEN_NONE = {
 
 @pytest.fixture(scope="module")
 def document(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    database = tmp_path_factory.mktemp("openapi-generators") / "bookings.db"
-    settings = Settings(database_url=f"sqlite:///{database}", jwt_keys=TEST_ENV["BOOKINGS_JWT_KEYS"])
-    openapi: dict[str, Any] = create_app(settings).openapi()
-    return openapi
-
-
-def operations(document: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    for path, item in document["paths"].items():
-        for method, operation in item.items():
-            if method in METHODS:
-                yield f"{method.upper()} {path}", operation
-
-
-def resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
-    while "$ref" in schema:
-        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
-    return schema
+    return build(tmp_path_factory.mktemp("openapi-generators"), TEST_ENV["BOOKINGS_JWT_KEYS"])
 
 
 def referenced(document: dict[str, Any], node: Any, found: set[str]) -> set[str]:
