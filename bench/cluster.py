@@ -373,6 +373,11 @@ async def transactions(conn: asyncpg.Connection) -> int:
     )
 
 
+async def sessions_opened(conn: asyncpg.Connection) -> int:
+    """Sessions ever opened on the bench's database (PostgreSQL flushes the counter within about a second)."""
+    return int(await conn.fetchval("SELECT sessions FROM pg_stat_database WHERE datname = current_database()"))
+
+
 def busy_warning(usages: dict[str, GroupUsage | None], threshold: float = 0.2) -> str:
     """A note when processes outside the benchmark kept the cores busy during a measurement."""
     noisy = [f"{name} {u.other:.2f} ({u.other_top})" for name, u in usages.items() if u and u.other > threshold]

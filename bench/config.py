@@ -6,6 +6,7 @@ import argparse
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = BENCH_DIR.parent
@@ -87,3 +88,23 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
         workers=args.workers,
         keep_db=args.keep_db,
     )
+
+
+def run_arguments(parser: argparse.ArgumentParser, defaults: Any, *, round_help: str) -> None:
+    """The options every load bench takes: where PostgreSQL is, how long each run lasts, how many rounds and
+    server workers, and whether to keep the database (``defaults`` has ``pg_admin_url``, ``duration_s``, ...)."""
+    parser.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", defaults.pg_admin_url))
+    parser.add_argument("--duration", type=float, default=defaults.duration_s, help="seconds measured per run")
+    parser.add_argument("--warmup", type=float, default=defaults.warmup_s, help="seconds of warm-up per run")
+    parser.add_argument("--rounds", type=int, default=defaults.rounds, help=round_help)
+    parser.add_argument("--workers", type=int, default=defaults.workers, help="server worker processes")
+    parser.add_argument("--keep-db", action="store_true", help="do not drop the database at the end")
+
+
+def check_run_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if not 1 <= args.duration <= 60 or not 0 <= args.warmup <= 30:
+        parser.error("--duration must be 1 to 60 seconds and --warmup 0 to 30")
+    if not 1 <= args.rounds <= 5:
+        parser.error("--rounds must be 1 to 5")
+    if not 1 <= args.workers <= 4:
+        parser.error("--workers must be 1 to 4")

@@ -61,7 +61,7 @@ from bench.cluster import (
     ratio,
     run_until_done,
 )
-from bench.config import DEFAULT_PG_ADMIN_URL, RESULTS_DIR
+from bench.config import DEFAULT_PG_ADMIN_URL, RESULTS_DIR, check_run_arguments, run_arguments
 from bench.cpu import CpuMeter, CpuUsage
 from bench.dataset import BenchDatabase
 from bench.report import Target, targets_text
@@ -640,22 +640,12 @@ def parse_args(argv: list[str] | None = None) -> ContentionConfig:
     parser = argparse.ArgumentParser(
         prog="python -m bench.contention", description="Benchmark creates racing for the same slot."
     )
-    parser.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", defaults.pg_admin_url))
+    run_arguments(parser, defaults, round_help="runs of each phase, interleaved")
     parser.add_argument("--clients", type=int, default=defaults.clients, help="concurrent clients")
-    parser.add_argument("--duration", type=float, default=defaults.duration_s, help="seconds measured per run")
-    parser.add_argument("--warmup", type=float, default=defaults.warmup_s, help="seconds of warm-up per run")
-    parser.add_argument("--rounds", type=int, default=defaults.rounds, help="runs of each phase, interleaved")
-    parser.add_argument("--workers", type=int, default=defaults.workers, help="server worker processes")
-    parser.add_argument("--keep-db", action="store_true", help="do not drop the database at the end")
     args = parser.parse_args(argv)
-    if not 1 <= args.duration <= 60 or not 0 <= args.warmup <= 30:
-        parser.error("--duration must be 1 to 60 seconds and --warmup 0 to 30")
-    if not 1 <= args.rounds <= 5:
-        parser.error("--rounds must be 1 to 5")
+    check_run_arguments(parser, args)
     if not 2 <= args.clients <= 64:
         parser.error("--clients must be 2 to 64")
-    if not 1 <= args.workers <= 4:
-        parser.error("--workers must be 1 to 4")
     return ContentionConfig(
         pg_admin_url=args.pg_url,
         clients=args.clients,

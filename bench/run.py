@@ -18,7 +18,7 @@ import asyncpg
 
 from bench import baseline, dataset
 from bench.checks import check_create, same_json
-from bench.cluster import RedisServer
+from bench.cluster import RedisServer, sessions_opened
 from bench.config import RESULTS_DIR, BenchConfig, parse_args
 from bench.cpu import background_load
 from bench.dataset import BenchDatabase, HistoryPlan
@@ -194,7 +194,7 @@ class Bench:
                 self.config,
                 Path(scripts),
                 self.say,
-                functools.partial(_sessions, conn),
+                functools.partial(sessions_opened, conn),
                 self.ranges,
                 self.redis.pid,
             )
@@ -287,11 +287,6 @@ def table_rows(runs: dict[str, dict[str, Series]], pg: tuple[Series, Series, Ser
     rows.append(Row("asyncpg   SELECT by id", "asyncpg", pg_get))
     rows.append(Row("asyncpg   upcoming SELECT (+count)", "asyncpg", pg_list))
     return rows
-
-
-async def _sessions(conn: asyncpg.Connection) -> int:
-    """Sessions ever opened on the bench's database (PostgreSQL flushes the counter within about a second)."""
-    return int(await conn.fetchval("SELECT sessions FROM pg_stat_database WHERE datname = current_database()"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -56,15 +56,20 @@ class IndexRanges:
     never book the same slot. Every range is a whole number of slots for every provider.
     """
 
-    def __init__(self, providers: int) -> None:
+    def __init__(self, providers: int, rate: int = MAX_RATE) -> None:
         self.providers = providers
+        self.rate = rate  # indexes per second of a run: far above what the server can answer
         self.used = 0
 
+    def size(self, seconds: float) -> int:
+        """How many indexes ``take`` hands out for a run of ``seconds`` at ``rate``."""
+        room = (max(1, round(seconds)) + 1) * self.rate
+        return math.ceil(room / self.providers) * self.providers
+
     def take(self, seconds: float) -> int:
-        """The first index of a new range, big enough for a run of ``seconds`` at ``MAX_RATE``."""
+        """The first index of a new range, big enough for a run of ``seconds`` at ``rate``."""
         first = self.used
-        room = (max(1, round(seconds)) + 1) * MAX_RATE
-        self.used += math.ceil(room / self.providers) * self.providers
+        self.used += self.size(seconds)
         return first
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from bench.config import LUA_DIR
 from bench.cpu import CpuMeter, CpuUsage
 
-LuaValue = str | int | float | Sequence[str]
+LuaValue = str | int | float | Sequence[str] | Sequence[int]
 
 
 class WrkError(RuntimeError):

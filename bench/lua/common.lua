@@ -25,6 +25,11 @@ function next_index()
   return i
 end
 
+-- A UTC time (Unix seconds) as the API takes it, e.g. 2030-05-01T07:00:00Z.
+function rfc3339(t)
+  return os.date("!%Y-%m-%dT%H:%M:%SZ", t)
+end
+
 -- Counts every status outside 2xx (wrk's own "errors.status" counts only >= 400).
 function response(status, headers, body)
   if status < 200 or status > 299 then

@@ -1,9 +1,5 @@
 -- POST /v1/bookings: request index i books provider (i mod #PROVIDERS) for the 30-minute slot number
 -- floor(i / #PROVIDERS) after BASE, so no two requests of a run (or of two runs, by the offset) overlap.
-local function rfc3339(t)
-  return os.date("!%Y-%m-%dT%H:%M:%SZ", t)
-end
-
 function request()
   local i = next_index()
   local start = BASE + math.floor(i / #PROVIDERS) * SLOT_SECONDS
