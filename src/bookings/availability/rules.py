@@ -152,6 +152,7 @@ def offered(
     zone = rules.zone
     first, last = local_date(window[0], zone), local_date(window[1], zone)
     sweep = _Sweep(busy.ranges)
+    before, after = timedelta(minutes=rules.buffer_before), timedelta(minutes=rules.buffer_after)
     soonest = now + timedelta(minutes=rules.min_notice)
     latest = None if rules.max_horizon_days is None else now + timedelta(days=rules.max_horizon_days)
     found: list[tuple[datetime, datetime]] = []
@@ -162,8 +163,7 @@ def offered(
             for start, end in candidate_slots(rules, day):
                 if not (window[0] <= start < window[1]) or start < soonest or (latest and start > latest):
                     continue
-                lo, hi = rules.blocked(start, end)
-                if not sweep.meets(lo, hi):
+                if not sweep.meets(start - before, end + after):  # the slot's blocked range (Rules.blocked)
                     found.append((start, end))
         day += timedelta(days=1)
     return found

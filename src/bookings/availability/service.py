@@ -264,7 +264,8 @@ class Availability:
         margin = timedelta(minutes=max(rules.buffer_before, rules.buffer_after) + rules.slot_length)
         lo, hi = day_bounds(days[0], rules.zone)[0] - margin, day_bounds(days[-1], rules.zone)[1] + margin
         rows = await self._busy(session, provider_id, lo, hi)
-        per_day = Counter(local_date(begin, rules.zone) for begin, _, _ in rows)
+        zone = rules.zone
+        per_day = Counter(local_date(begin, zone) for begin, _, _ in rows) if rules.max_per_day else Counter()
         busy = Busy(ranges=[(blocked_start, blocked_end) for _, blocked_start, blocked_end in rows], per_day=per_day)
         found = offered(rules, (start, end), self._clock(), busy)
         return SlotsOut(
