@@ -44,7 +44,9 @@ UPCOMING_COUNT_SQL = (
     "SELECT count(*) AS count_1 FROM bookings "
     "WHERE bookings.user_id = $1 AND bookings.start_time > $2 AND bookings.end_time > $3"
 )
-INSERT_SQL = f"INSERT INTO bookings ({BOOKING_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+# Without buffers a booking blocks its own times (blocked_start/blocked_end, on which the overlap rule acts).
+INSERT_COLUMNS = f"{BOOKING_COLUMNS}, blocked_start, blocked_end"
+INSERT_SQL = f"INSERT INTO bookings ({INSERT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $4, $5)"
 
 
 def provider_uuid_sql(expr: str) -> str:
@@ -153,10 +155,11 @@ def _past_sql(config: BenchConfig, plan: HistoryPlan, where: str) -> str:
     spacing = plan.spacing_seconds
     start = f"$1::timestamptz - (((i / {p}) + 1) * {spacing} + (i % {p}) * {spacing} / {p}) * interval '1 second'"
     return f"""
-        INSERT INTO bookings ({BOOKING_COLUMNS})
+        INSERT INTO bookings ({INSERT_COLUMNS})
         SELECT gen_random_uuid(), {owner}, {provider_uuid_sql(f"i % {p}")},
                s.start_time, s.start_time + interval '{BOOKING_MINUTES} minutes', 'confirmed', NULL, NULL, 1,
-               s.start_time - interval '3 days', s.start_time - interval '3 days'
+               s.start_time - interval '3 days', s.start_time - interval '3 days',
+               s.start_time, s.start_time + interval '{BOOKING_MINUTES} minutes'
         FROM generate_series(0::bigint, {config.past_count - 1}) AS i
         CROSS JOIN LATERAL (SELECT {start} AS start_time) AS s
         WHERE {where}
@@ -195,9 +198,10 @@ async def load_upcoming(
         raise ValueError("more upcoming bookings than providers")
     await conn.execute(
         f"""
-        INSERT INTO bookings ({BOOKING_COLUMNS})
+        INSERT INTO bookings ({INSERT_COLUMNS})
         SELECT gen_random_uuid(), ($2::uuid[])[1 + j], {provider_uuid_sql(f"j * {k} + m")},
-               s.start_time, s.start_time + interval '{BOOKING_MINUTES} minutes', 'confirmed', NULL, NULL, 1, $1, $1
+               s.start_time, s.start_time + interval '{BOOKING_MINUTES} minutes', 'confirmed', NULL, NULL, 1, $1, $1,
+               s.start_time, s.start_time + interval '{BOOKING_MINUTES} minutes'
         FROM generate_series(0, {config.list_users - 1}) AS j
         CROSS JOIN generate_series(0, {k - 1}) AS m
         CROSS JOIN LATERAL (

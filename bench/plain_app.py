@@ -175,8 +175,8 @@ async def create_booking(body: BookingIn, user: CurrentUser, conn: Conn, respons
         raise HTTPException(status.HTTP_409_CONFLICT, "The provider already has a booking at this time")
     try:
         row = await conn.fetchrow(
-            f"INSERT INTO bookings ({COLUMNS}, version) "
-            "VALUES ($1, $2, $3, $4, $5, 'confirmed', $6, NULL, $7, $7, 1) "
+            f"INSERT INTO bookings ({COLUMNS}, version, blocked_start, blocked_end) "
+            "VALUES ($1, $2, $3, $4, $5, 'confirmed', $6, NULL, $7, $7, 1, $4, $5) "
             f"RETURNING {COLUMNS}",
             uuid.uuid4(),
             user.id,

@@ -74,10 +74,11 @@ _ISO = (
 INSERT_ROUND_SQL = f"""
     WITH b AS (
         INSERT INTO bookings (id, user_id, provider_id, start_time, end_time, status, notes, cancel_reason, version,
-                              created_at, updated_at)
+                              created_at, updated_at, blocked_start, blocked_end)
         SELECT gen_random_uuid(), md5('bench-rem-user-' || (k % {USERS}))::uuid,
                md5('bench-rem-provider-' || ($2::int * {REMINDERS} + k))::uuid,
-               s.start_time, s.start_time + interval '{BOOKING_MINUTES} minutes', 'confirmed', NULL, NULL, 1, $4, $4
+               s.start_time, s.start_time + interval '{BOOKING_MINUTES} minutes', 'confirmed', NULL, NULL, 1, $4, $4,
+               s.start_time, s.start_time + interval '{BOOKING_MINUTES} minutes'
         FROM generate_series(0, {REMINDERS - 1}) AS k
         CROSS JOIN LATERAL (
             SELECT $1::timestamptz + (k * $3::float8 / {REMINDERS}) * interval '1 second' AS start_time
