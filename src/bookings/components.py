@@ -136,7 +136,9 @@ def build(settings: Settings, clock: Clock) -> Components:
         else None
     )
     keys = KeyRing.from_settings(settings)
-    availability = Availability(db, clock, _busy_time)
+    store = store_from_settings(settings, db, outbox, jobs)
+    # PostgreSQL's store reads on its asyncpg pool; SQLite's has no such method (and no second pool).
+    availability = Availability(db, clock, _busy_time, getattr(store, "fetch", None))
     return Components(
         settings=settings,
         metrics=metrics,
@@ -150,7 +152,7 @@ def build(settings: Settings, clock: Clock) -> Components:
         auth=AuthService(settings, keys, PasswordHasher(settings), metrics, clock),
         bookings=BookingService(
             settings,
-            store_from_settings(settings, db, outbox, jobs),
+            store,
             cache,
             outbox,
             reminders,

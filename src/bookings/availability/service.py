@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 import uuid
 from collections import Counter, OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,6 +46,7 @@ from bookings.users.models import Role
 BusyReader = Callable[
     [AsyncSession, uuid.UUID, datetime, datetime], Awaitable[list[tuple[datetime, datetime, datetime]]]
 ]
+Fetch = Callable[..., Awaitable[Sequence[Mapping[str, Any]]]]  # (sql, *args) -> rows
 MAX_SEARCH_DAYS = 31
 MAX_OVERRIDE_DAYS_AHEAD = 730
 CACHED_PROVIDERS = 10_000
@@ -125,10 +127,14 @@ def _window(raw_from: str | None, raw_to: str | None, zone_name: str) -> tuple[d
 
 
 class Availability:
-    def __init__(self, db: Database, clock: Clock, busy: BusyReader) -> None:
+    """``fetch``: a read on the request path's pool (PostgreSQL's asyncpg store), so that a create never takes a
+    connection of the other pool; without it (SQLite) ``rules()`` reads through SQLAlchemy."""
+
+    def __init__(self, db: Database, clock: Clock, busy: BusyReader, fetch: Fetch | None = None) -> None:
         self._db = db
         self._clock = clock
         self._busy = busy
+        self._fetch = fetch
         self._cached: OrderedDict[uuid.UUID, Rules | None] = OrderedDict()
 
     # The booking path.
@@ -138,8 +144,13 @@ class Availability:
         if not fresh and provider_id in self._cached:
             self._cached.move_to_end(provider_id)
             return self._cached[provider_id]
-        async with self._db.read_sessions() as session:
-            found = await self.rules_in(session, provider_id)
+        if self._fetch is not None:
+            first, last = self._override_days()
+            rows = await self._fetch(repository.RULES_SQL, provider_id, first, last)
+            found = repository.rules_of_row(rows[0]) if rows else None
+        else:
+            async with self._db.read_sessions() as session:
+                found = await self.rules_in(session, provider_id)
         self._cached[provider_id] = found
         self._cached.move_to_end(provider_id)
         if len(self._cached) > CACHED_PROVIDERS:
@@ -151,11 +162,13 @@ class Availability:
         row = await repository.schedule(session, provider_id)
         if row is None:
             return None
-        today = self._clock().date()
-        overrides = await repository.overrides_between(
-            session, provider_id, today - timedelta(days=2), today + timedelta(days=MAX_OVERRIDE_DAYS_AHEAD + 2)
-        )
+        overrides = await repository.overrides_between(session, provider_id, *self._override_days())
         return repository.rules_of(row, overrides)
+
+    def _override_days(self) -> tuple[date, date]:
+        """The overrides a check may need: from the day before yesterday (UTC) to the farthest one allowed."""
+        today = self._clock().date()
+        return today - timedelta(days=2), today + timedelta(days=MAX_OVERRIDE_DAYS_AHEAD + 2)
 
     def forget(self, provider_id: uuid.UUID) -> None:
         self._cached.pop(provider_id, None)

@@ -235,6 +235,10 @@ class PostgresBookingStore:
         except UNREACHABLE as exc:
             raise ServiceUnavailable("The database cannot be reached; retry later.") from exc
 
+    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        """Rows of one read on the request path's pool (the booking path's other reads: a provider's schedule)."""
+        return await self._run(lambda conn: conn.fetch(sql, *args))
+
     async def create(self, new: NewBooking) -> Outcome | None:
         b, job, guard = new.booking, new.reminder, new.guard
         values: dict[str, Any] = {
