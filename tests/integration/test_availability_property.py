@@ -74,7 +74,7 @@ def test_search_and_booking_agree(service: Service) -> None:
     with httpx.Client(base_url=service.url, timeout=30) as client:
         _, user = _account(client, "user")
 
-        @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+        @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
         @given(world)
         def run(w: dict[str, Any]) -> None:
             provider, provider_auth = _account(client, "provider")
