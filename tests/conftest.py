@@ -6,7 +6,9 @@ PostgreSQL must be up (``.ci/run`` starts it); if it is not, these fixtures fail
 
 from __future__ import annotations
 
+import os
 import secrets
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +44,21 @@ TEST_ENV = {
     # many again, for SQLAlchemy and for asyncpg) two instances in a burst of 50 racing requests can take it all.
     "BOOKINGS_DB_POOL_SIZE": "6",
 }
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Where ``PYTHONDONTWRITEBYTECODE`` is set (as in many containers), every ``bookings serve`` or ``worker`` a test
+    starts would compile FastAPI, SQLAlchemy and pydantic afresh: 3-4 s of CPU a process, hundreds of processes a
+    run. Their bytecode is kept in a cache of the test runs instead (``PYTHONPYCACHEPREFIX``), outside the source tree
+    and the virtual environment, so only the first process of a run (or none) compiles."""
+    if not os.environ.get("PYTHONDONTWRITEBYTECODE") or "PYTHONPYCACHEPREFIX" in os.environ:
+        return
+    cache = getattr(config, "cache", None)  # None under `-p no:cacheprovider`
+    directory = cache.mkdir("bytecode") if cache else Path(tempfile.gettempdir()) / f"bookings-bytecode-{os.getuid()}"
+    environment = pytest.MonkeyPatch()
+    environment.delenv("PYTHONDONTWRITEBYTECODE")
+    environment.setenv("PYTHONPYCACHEPREFIX", str(directory))
+    config.add_cleanup(environment.undo)
 
 
 @dataclass
