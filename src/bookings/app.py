@@ -15,6 +15,7 @@ from bookings.auth.dependencies import document_bearer_auth
 from bookings.auth.endpoints import router as auth_router
 from bookings.availability.endpoints import router as availability_router
 from bookings.bookings.endpoints import router as bookings_router
+from bookings.calendar.endpoints import router as calendar_router
 from bookings.components import build
 from bookings.config import Mode, Settings
 from bookings.errors import Problem, install_error_handlers
@@ -22,6 +23,7 @@ from bookings.events.endpoints import router as events_router
 from bookings.jobs.endpoints import router as dead_letters_router
 from bookings.kit.openapi import for_generators
 from bookings.kit.time import Clock, utc_now
+from bookings.mail.endpoints import router as mail_router
 from bookings.ops.endpoints import router as metrics_router
 from bookings.ops.health import router as health_router
 from bookings.ops.heap import startup_objects_frozen
@@ -50,10 +52,12 @@ ROUTERS = (
     auth_router,
     users_router,
     availability_router,
+    calendar_router,
     events_router,
     metrics_router,
     webhooks_router,
     dead_letters_router,
+    mail_router,
     web_router,
 )
 
@@ -102,6 +106,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     app.state.dead_letters = parts.dead_letters
     app.state.cursors = parts.cursors
     app.state.availability = parts.availability
+    app.state.mail_enabled = settings.mail_enabled
+    app.state.calendar_feeds = parts.calendar_feeds
+    app.state.unsubscribe_tokens = parts.unsubscribe_tokens
 
     for router in ROUTERS:
         app.include_router(router)

@@ -25,6 +25,7 @@ from bookings.bookings.cache import ReadCache
 from bookings.bookings.reminders import Reminders
 from bookings.bookings.service import BookingService
 from bookings.bookings.store import store_from_settings
+from bookings.calendar.feeds import CalendarFeeds
 from bookings.config import Settings
 from bookings.db import Database
 from bookings.events import repository as events_repository
@@ -33,6 +34,7 @@ from bookings.events.coordination import coordinator_from_settings
 from bookings.events.hub import Hub
 from bookings.events.outbox import Outbox
 from bookings.events.relay import Relay
+from bookings.events.schemas import Envelope
 from bookings.idempotency import repository as idempotency
 from bookings.jobs.queue import JobQueue
 from bookings.jobs.service import DeadLetters
@@ -40,6 +42,10 @@ from bookings.jobs.wakeup import Wakeup, wakeup_from_settings
 from bookings.jobs.worker import Worker
 from bookings.kit.pagination import Cursors
 from bookings.kit.time import Clock
+from bookings.mail import service as mail_jobs
+from bookings.mail.service import Mail, MailSettings
+from bookings.mail.smtp import SmtpMailer, SmtpTarget
+from bookings.mail.unsubscribe import UnsubscribeTokens
 from bookings.ops.metrics import Metrics
 from bookings.ops.rate_limits import RateLimiter, rate_limiter_from_settings
 from bookings.webhooks import service as webhook_jobs
@@ -47,6 +53,8 @@ from bookings.webhooks.delivery import WebhookSender
 from bookings.webhooks.service import Webhooks
 
 REDIS_TIMEOUT_SECONDS = 2.0
+# Where ``bookings serve`` listens by default: mail links point there when ``BOOKINGS_PUBLIC_URL`` is unset.
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 
 
 @dataclass
@@ -68,6 +76,9 @@ class Components:
     sender: WebhookSender
     cursors: Cursors
     availability: Availability
+    calendar_feeds: CalendarFeeds
+    unsubscribe_tokens: UnsubscribeTokens
+    mail: Mail | None
 
     async def close(self) -> None:
         await self.relay.close()
@@ -88,6 +99,18 @@ async def _busy_time(
     return await booking_repository.blocked_ranges(session, policy.busy_time(provider_id), lo, hi)
 
 
+def _mail(settings: Settings, db: Database, jobs: JobQueue, tokens: UnsubscribeTokens, clock: Clock) -> Mail | None:
+    if settings.smtp_url is None:
+        return None
+    mailer = SmtpMailer(SmtpTarget.parse(settings.smtp_url), timeout_seconds=settings.mail_timeout_seconds)
+    config = MailSettings(
+        sender=settings.mail_from,
+        public_url=settings.public_url or DEFAULT_PUBLIC_URL,
+        max_attempts=settings.mail_max_attempts,
+    )
+    return Mail(db, jobs, mailer, tokens, clock, config)
+
+
 def build(settings: Settings, clock: Clock) -> Components:
     metrics = Metrics()
     db = Database(settings)
@@ -101,6 +124,16 @@ def build(settings: Settings, clock: Clock) -> Components:
     webhooks = Webhooks(
         jobs, clock, allow_private=settings.webhook_allow_private, max_attempts=settings.webhook_max_attempts
     )
+    keys = KeyRing.from_settings(settings)
+    unsubscribe_tokens = UnsubscribeTokens(keys.secrets)
+    mail = _mail(settings, db, jobs, unsubscribe_tokens, clock)
+
+    async def on_numbered(session: AsyncSession, events: list[Envelope]) -> None:
+        """What each committed event owes, written in the transaction that numbers it."""
+        await webhooks.enqueue_deliveries(session, events)
+        if mail is not None:
+            await mail.enqueue(session, events)
+
     relay = Relay(
         db,
         bus,
@@ -109,7 +142,7 @@ def build(settings: Settings, clock: Clock) -> Components:
         clock,
         poll_seconds=settings.relay_poll_seconds,
         retention=timedelta(days=settings.event_retention_days),
-        on_numbered=webhooks.enqueue_deliveries,
+        on_numbered=on_numbered,
     )
     sender = WebhookSender(
         db, clock, allow_private=settings.webhook_allow_private, timeout_seconds=settings.webhook_timeout_seconds
@@ -127,6 +160,8 @@ def build(settings: Settings, clock: Clock) -> Components:
     )
     worker.register(reminder_jobs.KIND, reminders.fire)
     worker.register(webhook_jobs.KIND, sender.deliver)
+    if mail is not None:
+        worker.register(mail_jobs.KIND, mail.deliver)
     keep_keys = timedelta(hours=settings.idempotency_retention_hours)
     worker.prune_also(lambda session, now: idempotency.prune(session, now - keep_keys))
     # Health checks and rate-limit counters; the event bus keeps a client of its own (its reads block).
@@ -135,7 +170,6 @@ def build(settings: Settings, clock: Clock) -> Components:
         if settings.redis_url
         else None
     )
-    keys = KeyRing.from_settings(settings)
     store = store_from_settings(settings, db, outbox, jobs)
     # PostgreSQL's store reads on its asyncpg pool; SQLite's has no such method (and no second pool).
     availability = Availability(db, clock, _busy_time, getattr(store, "fetch", None))
@@ -166,4 +200,7 @@ def build(settings: Settings, clock: Clock) -> Components:
         worker=worker,
         sender=sender,
         cursors=Cursors(keys.secrets),
+        calendar_feeds=CalendarFeeds(clock, longest=timedelta(minutes=settings.max_booking_minutes)),
+        unsubscribe_tokens=unsubscribe_tokens,
+        mail=mail,
     )

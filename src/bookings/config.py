@@ -82,6 +82,20 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(default=8, ge=1, le=50)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
 
+    # Mail (confirmations, changes, cancellations and reminders, with calendar invites). Unset: no mail at all.
+    # ``smtp://user:password@host:587`` (STARTTLS, required unless ``?starttls=false``), ``smtps://...:465`` (TLS
+    # from the first byte).
+    smtp_url: str | None = None
+    mail_from: str = "Bookings <bookings@localhost>"
+    mail_max_attempts: int = Field(default=8, ge=1, le=50)
+    mail_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    # Where the links in mail (unsubscribe) and calendar feed URLs point: this service as its users reach it.
+    # Unset: a feed URL is made from the request it was asked for with, and mail links point at the default
+    # address of ``bookings serve``.
+    public_url: str | None = None
+    # Calendar feed reads, per feed (calendar apps poll every few minutes).
+    rate_limit_calendar_feed: str = "60/minute"
+
     # Test-only fault injection: the process kills itself right after committing a booking change, before the
     # relay can publish its event. Never set this outside the crash tests.
     fault_kill_after_commit: bool = False
@@ -105,7 +119,31 @@ class Settings(BaseSettings):
             raise ValueError("database_direct_url must be a postgresql:// URL")
         return value
 
-    @field_validator("rate_limit_login", "rate_limit_login_per_address", "rate_limit_register", "rate_limit_bookings")
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("smtp://", "smtps://")):
+            raise ValueError("smtp_url must be an smtp:// or smtps:// URL")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("public_url must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator(
+        "rate_limit_login",
+        "rate_limit_login_per_address",
+        "rate_limit_register",
+        "rate_limit_bookings",
+        "rate_limit_calendar_feed",
+    )
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         if not value.strip():
@@ -131,6 +169,10 @@ class Settings(BaseSettings):
     def session_database_url(self) -> str:
         """Where connections that keep session state (LISTEN, advisory locks, migrations) go."""
         return self.database_direct_url if self.pooled and self.database_direct_url else self.database_url
+
+    @property
+    def mail_enabled(self) -> bool:
+        return self.smtp_url is not None
 
     @property
     def is_sqlite(self) -> bool:

@@ -28,7 +28,7 @@ async def run_worker(settings: Settings, *, http_host: str = "127.0.0.1", http_p
         loop.add_signal_handler(sig, stop.set)
     server = None
     if http_port is not None:
-        app = create_ops_app(parts.db, parts.redis, parts.metrics)
+        app = create_ops_app(parts.db, parts.redis, parts.metrics, mail_enabled=settings.mail_enabled)
         server = ops_server(app, host=http_host, port=http_port, log_level=settings.log_level)
     tasks = [asyncio.create_task(parts.worker.run())]
     if server is not None:

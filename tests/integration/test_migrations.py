@@ -38,6 +38,7 @@ TABLES = {
     "booking_history",
     "provider_schedules",
     "availability_overrides",
+    "calendar_feeds",
 }
 AFTER_0003 = {
     "jobs",
@@ -46,6 +47,7 @@ AFTER_0003 = {
     "booking_history",
     "provider_schedules",
     "availability_overrides",
+    "calendar_feeds",
 }
 FIRST = {"users", "refresh_tokens", "bookings"}
 
@@ -162,5 +164,36 @@ class TestMigrations:
             with pytest.raises(sa.exc.DBAPIError, match=r"booking_overlap|bookings_no_overlap"):
                 book(uuid.uuid4(), now + timedelta(minutes=30))
             book(uuid.uuid4(), now - timedelta(hours=1))
+        finally:
+            engine.dispose()
+
+    def test_accounts_made_before_mail_get_it_on_and_the_default_zone(self, empty_database: ScratchDatabase) -> None:
+        settings = Settings(database_url=empty_database.url)
+        upgrade(settings, "0007")
+        users = sa.table(
+            "users",
+            *(sa.column(name) for name in ("email", "name", "role", "password_hash")),
+            sa.column("id", sa.Uuid),
+            sa.column("created_at", UTCDateTime),
+        )
+        engine = create_engine(_sync_url(empty_database.url))
+        try:
+            with engine.begin() as connection:
+                connection.execute(
+                    users.insert().values(
+                        id=uuid.uuid4(),
+                        email="old@example.com",
+                        name="Old",
+                        role="user",
+                        password_hash="x",
+                        created_at=datetime(2027, 1, 4, tzinfo=UTC),
+                    )
+                )
+            upgrade(settings)
+            with engine.connect() as connection:
+                row = connection.execute(sa.text("SELECT email_notifications, time_zone FROM users")).one()
+            assert (bool(row[0]), row[1]) == (True, None)
+            downgrade(settings, "0007")
+            assert "calendar_feeds" not in _tables(empty_database.url)
         finally:
             engine.dispose()

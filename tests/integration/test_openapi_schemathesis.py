@@ -150,11 +150,14 @@ def _steer(case: Case, how: str, nasty: str | None, seed: Seed, role: str) -> Ca
     ``as generated`` leaves the request alone. ``real`` aims a booking path at the caller's live booking, puts
     the seeded provider in ``providerId``, the seeded user's credentials in a login, and a fresh email with a
     valid password in a registration (its 201 path). ``real, free slot`` also gives any body with times a free
-    future slot (the create and reschedule paths) and registers the seeded email again (the 409 path). Then
+    future slot (the create and reschedule paths), drops a made-up ``If-Match``, and registers the seeded email
+    again (the 409 path). Then
     ``nasty``, if drawn, is appended to every remaining string (notes, names, emails, passwords, tokens).
     """
     if how != "as generated" and "bookingId" in (case.path_parameters or {}):
         case.path_parameters["bookingId"] = seed.live[role]
+    if how == "real, free slot" and case.headers:
+        case.headers.pop("If-Match", None)  # a made-up tag is a 412; the other modes keep it, this one aims at 200
     body = case.body
     if not isinstance(body, dict):
         return case

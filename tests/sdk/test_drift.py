@@ -44,6 +44,8 @@ PAIRS: list[tuple[type[pydantic.BaseModel], str]] = [
     (models.BookingCreateBody, "BookingCreate"),
     (models.BookingPatchBody, "BookingPatch"),
     (models.CancelBody, "CancelIn"),
+    (models.UserPatchBody, "UserPatch"),
+    (models.CalendarFeed, "CalendarFeedOut"),
 ]
 ENUMS: list[tuple[Any, str]] = [
     (models.Role, "Role"),
@@ -59,6 +61,9 @@ ROUTES = [
     ("post", "/v1/auth/refresh"),
     ("post", "/v1/auth/logout"),
     ("get", "/v1/users/me"),
+    ("patch", "/v1/users/me"),
+    ("post", "/v1/users/me/calendar-feed"),
+    ("delete", "/v1/users/me/calendar-feed"),
     ("get", "/v1/providers"),
     ("post", "/v1/bookings"),
     ("get", "/v1/bookings"),

@@ -131,15 +131,19 @@ def test_the_examples_are_those_the_service_gives(document: dict[str, Any]) -> N
 
 
 def test_rate_limited_operations_document_429_and_their_headers(document: dict[str, Any]) -> None:
-    limited_operations = (("/v1/auth/login", "200"), ("/v1/auth/register", "201"), ("/v1/bookings", "201"))
-    for path, success in limited_operations:
-        method = "post"
+    limited_operations = (
+        ("post", "/v1/auth/login", "200"),
+        ("post", "/v1/auth/register", "201"),
+        ("post", "/v1/bookings", "201"),
+        ("get", "/v1/calendar-feeds/{secret}.ics", "200"),
+    )
+    for method, path, success in limited_operations:
         responses = document["paths"][path][method]["responses"]
         assert {"Retry-After", "RateLimit", "RateLimit-Policy"} <= set(responses["429"]["headers"]), path
         assert {"RateLimit", "RateLimit-Policy"} <= set(responses[success]["headers"]), path
     assert "Location" in document["paths"]["/v1/bookings"]["post"]["responses"]["201"]["headers"]
     limited = {name for name, operation in operations(document) if "429" in operation["responses"]}
-    assert limited == {f"POST {path}" for path, _ in limited_operations}
+    assert limited == {f"{method.upper()} {path}" for method, path, _ in limited_operations}
 
 
 def test_the_bearer_scheme_is_declared_and_required_where_it_applies(document: dict[str, Any]) -> None:

@@ -222,7 +222,8 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /** Change the caller's name, time zone or mail preference */
+        patch: operations["updateMe"];
         trace?: never;
     };
     "/v1/providers": {
@@ -327,6 +328,44 @@ export interface paths {
          * @description `from`/`to` are inclusive dates (`YYYY-MM-DD`) read in `timeZone` (default: the provider's), or RFC 3339 instants with an offset for the window `[from, to)`; at most 31 days. Slots are in UTC, ascending.
          */
         get: operations["searchSlots"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/me/calendar-feed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A new URL for the caller's calendar feed (the previous one stops working) */
+        post: operations["issueCalendarFeed"];
+        /** Revoke the caller's calendar feed URL */
+        delete: operations["revokeCalendarFeed"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/calendar-feeds/{secret}.ics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The feed: the owner's bookings as iCalendar, from 30 days back on
+         * @description No `Authorization`: the secret in the URL is the credential. Limited per feed (`BOOKINGS_RATE_LIMIT_CALENDAR_FEED`, default 60 a minute).
+         */
+        get: operations["getCalendarFeed"];
         put?: never;
         post?: never;
         delete?: never;
@@ -458,6 +497,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/mail/unsubscribe": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A page that asks to confirm turning mail off */
+        get: operations["showUnsubscribe"];
+        put?: never;
+        /** Turn the account's mail off (one click: the body is `List-Unsubscribe=One-Click`, and is not read) */
+        post: operations["unsubscribe"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -573,6 +630,15 @@ export interface components {
         BookingWindow: "upcoming" | "past";
         /**
          * @example {
+         *       "url": "https://bookings.example.com/v1/calendar-feeds/q3Zb0m9cVd6kU1w8HwQ2yT5rXo4nLe7aPs0fJi3Gk2M.ics"
+         *     }
+         */
+        CalendarFeedOut: {
+            /** @description Subscribe to it in a calendar app. Anyone holding it can read the feed: asking for a new one revokes it. */
+            url: string;
+        };
+        /**
+         * @example {
          *       "reason": "Feeling better"
          *     }
          * @example {}
@@ -632,6 +698,9 @@ export interface components {
          *           "latencyMs": 0.9,
          *           "status": "ok"
          *         },
+         *         "mail": {
+         *           "status": "ok"
+         *         },
          *         "redis": {
          *           "latencyMs": 0.4,
          *           "status": "ok"
@@ -644,6 +713,9 @@ export interface components {
          *         "database": {
          *           "error": "OperationalError",
          *           "status": "fail"
+         *         },
+         *         "mail": {
+         *           "status": "disabled"
          *         },
          *         "redis": {
          *           "status": "disabled"
@@ -947,9 +1019,11 @@ export interface components {
          *         {
          *           "createdAt": "2030-04-02T08:15:00Z",
          *           "email": "ada@example.com",
+         *           "emailNotifications": true,
          *           "id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
          *           "name": "Ada Lovelace",
-         *           "role": "user"
+         *           "role": "user",
+         *           "timeZone": "Europe/London"
          *         }
          *       ],
          *       "limit": 1,
@@ -1221,9 +1295,11 @@ export interface components {
          * @example {
          *       "createdAt": "2030-04-02T08:15:00Z",
          *       "email": "ada@example.com",
+         *       "emailNotifications": true,
          *       "id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
          *       "name": "Ada Lovelace",
-         *       "role": "user"
+         *       "role": "user",
+         *       "timeZone": "Europe/London"
          *     }
          */
         UserOut: {
@@ -1234,6 +1310,27 @@ export interface components {
             role: components["schemas"]["Role"];
             /** Format: date-time */
             createdAt: string;
+            /** @description The zone mail shows times in; `null`: a provider's schedule zone, else UTC. */
+            timeZone: string | null;
+            /** @description Whether mail about bookings is sent to this account. */
+            emailNotifications: boolean;
+        };
+        /**
+         * @description At least one field; ``timeZone: null`` goes back to the default zone.
+         * @example {
+         *       "timeZone": "Europe/Berlin"
+         *     }
+         * @example {
+         *       "emailNotifications": false
+         *     }
+         * @example {
+         *       "name": "Ada King"
+         *     }
+         */
+        UserPatch: {
+            name?: string;
+            timeZone?: string | null;
+            emailNotifications?: boolean;
         };
         /**
          * @example {
@@ -3094,6 +3191,135 @@ export interface operations {
             };
         };
     };
+    updateMe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UserPatch"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserOut"];
+                };
+            };
+            /** @description The request is malformed: a body that is not JSON, an invalid header or cursor. */
+            400: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/malformed-request",
+                     *       "title": "Malformed request",
+                     *       "status": 400,
+                     *       "detail": "The request body is not valid JSON.",
+                     *       "requestId": "5f0c8f0e6a4b4d0f9a0f4a8c6b1e2d3f"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/not-authenticated",
+                     *       "title": "Not authenticated",
+                     *       "status": 401,
+                     *       "detail": "An `Authorization: Bearer <accessToken>` header is required.",
+                     *       "requestId": "5f0c8f0e6a4b4d0f9a0f4a8c6b1e2d3f"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the service accepts. */
+            413: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/payload-too-large",
+                     *       "title": "Payload too large",
+                     *       "status": 413,
+                     *       "detail": "The body is larger than 65536 bytes.",
+                     *       "requestId": "5f0c8f0e6a4b4d0f9a0f4a8c6b1e2d3f"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The input failed validation; `errors` lists the fields. */
+            422: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/invalid-input",
+                     *       "title": "Invalid input",
+                     *       "status": 422,
+                     *       "detail": "The request has invalid fields; see `errors`.",
+                     *       "requestId": "5f0c8f0e6a4b4d0f9a0f4a8c6b1e2d3f",
+                     *       "errors": [
+                     *         {
+                     *           "field": "endTime",
+                     *           "message": "The booking must end after it starts.",
+                     *           "type": "end_before_start"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable. */
+            503: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "The database cannot be reached; retry later.",
+                     *       "requestId": "5f0c8f0e6a4b4d0f9a0f4a8c6b1e2d3f"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     listProviders: {
         parameters: {
             query?: {
@@ -4191,6 +4417,284 @@ export interface operations {
             };
         };
     };
+    issueCalendarFeed: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CalendarFeedOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/not-authenticated",
+                     *       "title": "Not authenticated",
+                     *       "status": 401,
+                     *       "detail": "An `Authorization: Bearer <accessToken>` header is required.",
+                     *       "requestId": "5f0c8f0e6a4b4d0f9a0f4a8c6b1e2d3f"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable. */
+            503: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "The database cannot be reached; retry later.",
+                     *       "requestId": "5f0c8f0e6a4b4d0f9a0f4a8c6b1e2d3f"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    revokeCalendarFeed: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/not-authenticated",
+                     *       "title": "Not authenticated",
+                     *       "status": 401,
+                     *       "detail": "An `Authorization: Bearer <accessToken>` header is required.",
+                     *       "requestId": "5f0c8f0e6a4b4d0f9a0f4a8c6b1e2d3f"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable. */
+            503: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "The database cannot be reached; retry later.",
+                     *       "requestId": "5f0c8f0e6a4b4d0f9a0f4a8c6b1e2d3f"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getCalendarFeed: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The feed's secret, as issued. */
+                secret: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description An iCalendar object (RFC 5545). */
+            200: {
+                headers: {
+                    /** @description The feed's current version. */
+                    ETag?: string;
+                    /**
+                     * @description The limit: `"<name>";q=<requests>;w=<window seconds>`, one item per window.
+                     * @example "create-booking";q=60;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description Where the caller stands: `"<name>";r=<requests left>;t=<seconds until the window resets>`.
+                     * @example "create-booking";r=59;t=60
+                     */
+                    RateLimit?: string;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example BEGIN:VCALENDAR
+                     *     VERSION:2.0
+                     *     PRODID:-//Bookings//Bookings//EN
+                     *     CALSCALE:GREGORIAN
+                     *     NAME:Bookings: Ada Lovelace
+                     *     BEGIN:VEVENT
+                     *     SUMMARY:Booking with Dr. Ada Byron
+                     *     DTSTART:20300501T100000Z
+                     *     DTEND:20300501T103000Z
+                     *     DTSTAMP:20300420T170500Z
+                     *     UID:booking-5b1f0c9e-8d2a-4c3b-9e7f-1a2b3c4d5e6f@bookings
+                     *     SEQUENCE:1
+                     *     STATUS:CONFIRMED
+                     *     END:VEVENT
+                     *     END:VCALENDAR
+                     */
+                    "text/calendar": string;
+                };
+            };
+            /** @description The `ETag` in `If-None-Match` is current; no body. */
+            304: {
+                headers: {
+                    /** @description The feed's current version. */
+                    ETag?: string;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not found, or not visible to the caller. */
+            404: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/calendar-feed-not-found",
+                     *       "title": "Calendar feed not found",
+                     *       "status": 404,
+                     *       "detail": "No calendar feed has this URL.",
+                     *       "requestId": "5f0c8f0e6a4b4d0f9a0f4a8c6b1e2d3f"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The input failed validation; `errors` lists the fields. */
+            422: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/invalid-input",
+                     *       "title": "Invalid input",
+                     *       "status": 422,
+                     *       "detail": "The request has invalid fields; see `errors`.",
+                     *       "requestId": "5f0c8f0e6a4b4d0f9a0f4a8c6b1e2d3f",
+                     *       "errors": [
+                     *         {
+                     *           "field": "endTime",
+                     *           "message": "The booking must end after it starts.",
+                     *           "type": "end_before_start"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /**
+                     * @description The limit: `"<name>";q=<requests>;w=<window seconds>`, one item per window.
+                     * @example "create-booking";q=60;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description Where the caller stands: `"<name>";r=<requests left>;t=<seconds until the window resets>`.
+                     * @example "create-booking";r=59;t=60
+                     */
+                    RateLimit?: string;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Too many requests; retry in 37 s.",
+                     *       "requestId": "5f0c8f0e6a4b4d0f9a0f4a8c6b1e2d3f"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable. */
+            503: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "The database cannot be reached; retry later.",
+                     *       "requestId": "5f0c8f0e6a4b4d0f9a0f4a8c6b1e2d3f"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     getMetrics: {
         parameters: {
             query?: never;
@@ -5002,6 +5506,184 @@ export interface operations {
                      *       "title": "Dead letter not found",
                      *       "status": 404,
                      *       "detail": "No dead letter with this id.",
+                     *       "requestId": "5f0c8f0e6a4b4d0f9a0f4a8c6b1e2d3f"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The input failed validation; `errors` lists the fields. */
+            422: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/invalid-input",
+                     *       "title": "Invalid input",
+                     *       "status": 422,
+                     *       "detail": "The request has invalid fields; see `errors`.",
+                     *       "requestId": "5f0c8f0e6a4b4d0f9a0f4a8c6b1e2d3f",
+                     *       "errors": [
+                     *         {
+                     *           "field": "endTime",
+                     *           "message": "The booking must end after it starts.",
+                     *           "type": "end_before_start"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable. */
+            503: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "The database cannot be reached; retry later.",
+                     *       "requestId": "5f0c8f0e6a4b4d0f9a0f4a8c6b1e2d3f"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    showUnsubscribe: {
+        parameters: {
+            query: {
+                /** @description The token of the link in the message. */
+                token: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page for a person. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** @example <!DOCTYPE html><html>...</html> */
+                    "text/html": string;
+                };
+            };
+            /** @description Not found, or not visible to the caller. */
+            404: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/unsubscribe-link-unknown",
+                     *       "title": "Unsubscribe link not recognised",
+                     *       "status": 404,
+                     *       "detail": "This link is not one this service sent, or its account is gone.",
+                     *       "requestId": "5f0c8f0e6a4b4d0f9a0f4a8c6b1e2d3f"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The input failed validation; `errors` lists the fields. */
+            422: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/invalid-input",
+                     *       "title": "Invalid input",
+                     *       "status": 422,
+                     *       "detail": "The request has invalid fields; see `errors`.",
+                     *       "requestId": "5f0c8f0e6a4b4d0f9a0f4a8c6b1e2d3f",
+                     *       "errors": [
+                     *         {
+                     *           "field": "endTime",
+                     *           "message": "The booking must end after it starts.",
+                     *           "type": "end_before_start"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    unsubscribe: {
+        parameters: {
+            query: {
+                /** @description The token of the link in the message. */
+                token: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page for a person. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** @example <!DOCTYPE html><html>...</html> */
+                    "text/html": string;
+                };
+            };
+            /** @description Not found, or not visible to the caller. */
+            404: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/unsubscribe-link-unknown",
+                     *       "title": "Unsubscribe link not recognised",
+                     *       "status": 404,
+                     *       "detail": "This link is not one this service sent, or its account is gone.",
+                     *       "requestId": "5f0c8f0e6a4b4d0f9a0f4a8c6b1e2d3f"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the service accepts. */
+            413: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/payload-too-large",
+                     *       "title": "Payload too large",
+                     *       "status": 413,
+                     *       "detail": "The body is larger than 65536 bytes.",
                      *       "requestId": "5f0c8f0e6a4b4d0f9a0f4a8c6b1e2d3f"
                      *     }
                      */

@@ -15,7 +15,6 @@ from bookings.availability.schemas import (
     ScheduleOut,
     SlotsOut,
     StrictDate,
-    TimeZoneName,
 )
 from bookings.availability.service import NO_SCHEDULE, Availability, ProviderNotFound
 from bookings.db import ReadSession, WriteSession
@@ -23,6 +22,7 @@ from bookings.errors import NotPermitted, PreconditionFailed, problem_responses
 from bookings.identity import Caller
 from bookings.kit import conditional
 from bookings.kit.pagination import CURSOR_EXAMPLE, LINK, Page, Paging, link_next
+from bookings.kit.time import TimeZoneName
 
 router = APIRouter(prefix="/v1/providers/{providerId}", tags=["availability"])
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 import uuid
-import zoneinfo
 from datetime import date, datetime
-from functools import cache
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator
@@ -15,25 +13,11 @@ from pydantic_core import PydanticCustomError
 
 from bookings.availability.rules import DAY_MINUTES, WEEKDAYS, Interval
 from bookings.kit.schemas import ApiInput, ApiModel
+from bookings.kit.time import TimeZoneName
 
 MAX_INTERVALS_A_DAY = 12
 _HHMM = re.compile(r"(?:[01]\d|2[0-3]):[0-5]\d|24:00")
 _DATE = re.compile(r"\d{4}-\d\d-\d\d")
-
-
-@cache
-def _zones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
-
-
-def _zone(value: object) -> object:
-    """An IANA zone name (``Europe/Berlin``, ``UTC``); an offset such as ``+02:00`` is not one."""
-    if not isinstance(value, str) or value not in _zones():
-        raise PydanticCustomError("time_zone", "Input should be an IANA time zone name, like Europe/Berlin")
-    return value
-
-
-TimeZoneName = Annotated[str, BeforeValidator(_zone), Field(examples=["Europe/Berlin"])]
 
 
 def _strict_date(value: object) -> object:

@@ -38,7 +38,12 @@ Pruner = Callable[[AsyncSession, datetime], Awaitable[None]]
 
 
 class JobFailed(Exception):
-    """A handler's way to say "this attempt failed, retry later" with a message worth keeping."""
+    """A handler's way to say "this attempt failed, retry later" with a message worth keeping; ``permanent``: no
+    later attempt can succeed (the job goes to the dead letters at once, where an admin may still replay it)."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 class Worker:
@@ -187,7 +192,7 @@ class Worker:
 
     async def _record_failure(self, job: ClaimedJob, exc: Exception) -> None:
         message = str(exc) if isinstance(exc, JobFailed) else f"{type(exc).__name__}: {exc}"
-        last = job.attempts >= job.max_attempts
+        last = job.attempts >= job.max_attempts or (isinstance(exc, JobFailed) and exc.permanent)
         retry_in = None if last else retry_delay(job.attempts, base=self._backoff_base, cap=self._backoff_cap)
         log.warning("job_failed", job_id=job.id, kind=job.kind, attempt=job.attempts, error=message, dead=last)
         try:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import zoneinfo
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import cache
 from typing import Annotated
 
-from pydantic import AwareDatetime, BeforeValidator
+from pydantic import AwareDatetime, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
 Clock = Callable[[], datetime]
@@ -36,3 +38,18 @@ def _rfc3339(value: object) -> object:
 
 Instant = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
 """A point in time as the API takes it: an RFC 3339 date-time with an offset, and nothing else."""
+
+
+@cache
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _zone(value: object) -> object:
+    """An IANA zone name (``Europe/Berlin``, ``UTC``); an offset such as ``+02:00`` is not one."""
+    if not isinstance(value, str) or value not in _zones():
+        raise PydanticCustomError("time_zone", "Input should be an IANA time zone name, like Europe/Berlin")
+    return value
+
+
+TimeZoneName = Annotated[str, BeforeValidator(_zone), Field(examples=["Europe/Berlin"])]

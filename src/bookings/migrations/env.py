@@ -13,6 +13,7 @@ from sqlalchemy.pool import NullPool
 from bookings.auth import models as _auth_models  # noqa: F401
 from bookings.availability import models as _availability_models  # noqa: F401
 from bookings.bookings import models as _booking_models  # noqa: F401
+from bookings.calendar import models as _calendar_models  # noqa: F401
 from bookings.db import async_url
 from bookings.events import models as _event_models  # noqa: F401
 from bookings.idempotency import models as _idempotency_models  # noqa: F401

@@ -16,12 +16,13 @@ from bookings.ops.health import router as health_router
 from bookings.ops.metrics import Metrics
 
 
-def create_ops_app(db: Database, redis: aioredis.Redis | None, metrics: Metrics) -> FastAPI:
+def create_ops_app(db: Database, redis: aioredis.Redis | None, metrics: Metrics, *, mail_enabled: bool) -> FastAPI:
     """``/health``, ``/health/live``, ``/health/ready``, ``/metrics`` and ``/metrics.prom``, nothing else."""
     app = FastAPI(title="Bookings worker", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.db = db
     app.state.redis = redis
     app.state.metrics = metrics
+    app.state.mail_enabled = mail_enabled
     app.include_router(health_router)
     app.include_router(metrics_router)
     install_error_handlers(app)

@@ -22,6 +22,8 @@ _QUERY_SECRET = re.compile(r"(?i)([?&](?:token|access_token|refresh_token|ticket
 # ``Authorization`` header's credentials: the websockets library prints every handshake header at DEBUG.
 _SUBPROTOCOL_SECRET = re.compile(r"(?i)(\bbearer\.)[^\s,;\"']+")
 _HEADER_SECRET = re.compile(r"(?i)(\b(?:proxy-)?authorization:\s*)[^\r\n]+")
+# A calendar feed's secret, the whole credential of its URL (``/v1/calendar-feeds/<secret>.ics``).
+_FEED_SECRET = re.compile(r"(/calendar-feeds/)[^/\s\"'?]+?(\.ics\b)")
 # Anything else shaped like a JWT (``eyJ…`` header, payload, signature), wherever a message quotes one.
 _JWT = re.compile(r"\beyJ[\w-]*\.[\w-]+\.[\w-]*")
 
@@ -31,6 +33,7 @@ def redact(message: str) -> str:
     message = _QUERY_SECRET.sub(r"\1[redacted]", message)
     message = _SUBPROTOCOL_SECRET.sub(r"\1[redacted]", message)
     message = _HEADER_SECRET.sub(r"\1[redacted]", message)
+    message = _FEED_SECRET.sub(r"\1[redacted]\2", message)
     return _JWT.sub("[redacted]", message)
 
 

@@ -104,7 +104,8 @@ class RequestContextMiddleware:
             request_id=request_id,
             method=method,
             route=template,
-            path=scope["path"],
+            # A route whose path holds a credential (a calendar feed's secret) is logged by its template.
+            path=template if "{secret}" in template else scope["path"],
             status=status,
             duration_ms=round(elapsed * 1000, 2),
             user_id=state.get("user_id"),

@@ -35,6 +35,7 @@ LOGIN = "login"  # per client address and account
 LOGIN_ADDRESS = "login-address"  # per client address, whatever the account (password spraying)
 REGISTER = "register"  # per client address (each registration costs an argon2id hash)
 CREATE_BOOKING = "create-booking"  # per user
+CALENDAR_FEED = "calendar-feed"  # per feed (its secret's hash)
 
 # After the counter store fails, requests go uncounted for this long rather than each waiting for its timeout.
 PAUSE_AFTER_FAILURE_SECONDS = 5.0
@@ -122,6 +123,7 @@ def rate_limiter_from_settings(settings: Settings, redis: aioredis.Redis | None,
         LOGIN_ADDRESS: Policy.parse(LOGIN_ADDRESS, settings.rate_limit_login_per_address),
         REGISTER: Policy.parse(REGISTER, settings.rate_limit_register),
         CREATE_BOOKING: Policy.parse(CREATE_BOOKING, settings.rate_limit_bookings),
+        CALENDAR_FEED: Policy.parse(CALENDAR_FEED, settings.rate_limit_calendar_feed),
     }
     return RateLimiter(windows, policies, metrics)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Enum, Index, String, Uuid
+from sqlalchemy import Boolean, Enum, Index, String, Uuid, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bookings.identity import Role
@@ -32,3 +32,6 @@ class User(Base):
     )
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The IANA zone mail shows times in; None: a provider's schedule zone, else UTC.
+    time_zone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    email_notifications: Mapped[bool] = mapped_column(Boolean, server_default=true(), default=True)

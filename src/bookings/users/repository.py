@@ -11,8 +11,8 @@ from bookings.kit.pagination import PageRequest, Position, keyset
 from bookings.users.models import Role, User
 
 
-async def get(session: AsyncSession, user_id: uuid.UUID) -> User | None:
-    return await session.get(User, user_id)
+async def get(session: AsyncSession, user_id: uuid.UUID, *, for_update: bool = False) -> User | None:
+    return await session.get(User, user_id, with_for_update=for_update)
 
 
 async def role_of(session: AsyncSession, user_id: uuid.UUID) -> Role | None:

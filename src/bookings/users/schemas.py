@@ -5,9 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
-from bookings.kit.schemas import ApiModel
+from bookings.kit.schemas import ApiInput, ApiModel, omitted_when_none
+from bookings.kit.time import TimeZoneName
 from bookings.users.models import Role
 
 
@@ -21,6 +23,8 @@ class UserOut(ApiModel):
                     "name": "Ada Lovelace",
                     "role": "user",
                     "createdAt": "2030-04-02T08:15:00Z",
+                    "timeZone": "Europe/London",
+                    "emailNotifications": True,
                 }
             ]
         }
@@ -31,6 +35,40 @@ class UserOut(ApiModel):
     name: str
     role: Role
     created_at: datetime
+    time_zone: str | None = Field(
+        description="The zone mail shows times in; `null`: a provider's schedule zone, else UTC."
+    )
+    email_notifications: bool = Field(description="Whether mail about bookings is sent to this account.")
+
+
+class UserPatch(ApiInput):
+    """At least one field; ``timeZone: null`` goes back to the default zone."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "minProperties": 1,
+            "examples": [{"timeZone": "Europe/Berlin"}, {"emailNotifications": False}, {"name": "Ada King"}],
+        }
+    )
+
+    name: str | None = Field(default=None, min_length=1, max_length=100, json_schema_extra=omitted_when_none)
+    time_zone: TimeZoneName | None = None
+    email_notifications: bool | None = Field(default=None, json_schema_extra=omitted_when_none)
+
+    @field_validator("name", "email_notifications", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise PydanticCustomError("null_not_allowed", "Omit the field rather than sending null")
+        return value
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> UserPatch:
+        if not self.model_fields_set:
+            raise PydanticCustomError(
+                "nothing_to_change", "Give at least one of `name`, `timeZone`, `emailNotifications`"
+            )
+        return self
 
 
 class ProviderOut(ApiModel):

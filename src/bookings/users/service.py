@@ -10,13 +10,23 @@ from bookings.errors import NotAuthenticated
 from bookings.kit.pagination import Page, PageRequest, paged
 from bookings.users import repository
 from bookings.users.models import Role
-from bookings.users.schemas import ProviderOut, UserOut
+from bookings.users.schemas import ProviderOut, UserOut, UserPatch
 
 
 async def me(session: AsyncSession, user_id: uuid.UUID) -> UserOut:
     user = await repository.get(session, user_id)
     if user is None:  # the token outlived its account
         raise NotAuthenticated("The account no longer exists.")
+    return UserOut.model_validate(user)
+
+
+async def update_me(session: AsyncSession, user_id: uuid.UUID, patch: UserPatch) -> UserOut:
+    user = await repository.get(session, user_id, for_update=True)
+    if user is None:
+        raise NotAuthenticated("The account no longer exists.")
+    for field in patch.model_fields_set:
+        setattr(user, field, getattr(patch, field))
+    await session.flush()
     return UserOut.model_validate(user)
 
 

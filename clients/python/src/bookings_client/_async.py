@@ -39,6 +39,7 @@ from bookings_client.models import (
     BookingCreateBody,
     BookingPatchBody,
     BookingWindow,
+    CalendarFeed,
     CancelBody,
     HistoryEntry,
     Interval,
@@ -56,6 +57,7 @@ from bookings_client.models import (
     Slots,
     TokenPair,
     User,
+    UserPatchBody,
 )
 
 
@@ -268,6 +270,19 @@ class AsyncUsers:
 
     async def me(self) -> User:
         return parse(User, await self._client._request("GET", "/v1/users/me"))
+
+    async def update_me(self, **changes: Any) -> User:
+        """Change ``name``, ``time_zone`` (None: the default zone) or ``email_notifications``; only those given."""
+        payload = body(UserPatchBody(**changes))
+        return parse(User, await self._client._request("PATCH", "/v1/users/me", json=payload))
+
+    async def calendar_feed(self) -> CalendarFeed:
+        """A new URL for the caller's calendar feed, to subscribe to in a calendar app (the previous one stops
+        working)."""
+        return parse(CalendarFeed, await self._client._request("POST", "/v1/users/me/calendar-feed"))
+
+    async def revoke_calendar_feed(self) -> None:
+        await self._client._request("DELETE", "/v1/users/me/calendar-feed")
 
 
 class AsyncProviders:

@@ -39,6 +39,7 @@ from bookings_client.models import (
     BookingCreateBody,
     BookingPatchBody,
     BookingWindow,
+    CalendarFeed,
     CancelBody,
     HistoryEntry,
     Interval,
@@ -56,6 +57,7 @@ from bookings_client.models import (
     Slots,
     TokenPair,
     User,
+    UserPatchBody,
 )
 
 
@@ -245,6 +247,19 @@ class Users:
 
     def me(self) -> User:
         return parse(User, self._client._request("GET", "/v1/users/me"))
+
+    def update_me(self, **changes: Any) -> User:
+        """Change ``name``, ``time_zone`` (None: the default zone) or ``email_notifications``; only those given."""
+        payload = body(UserPatchBody(**changes))
+        return parse(User, self._client._request("PATCH", "/v1/users/me", json=payload))
+
+    def calendar_feed(self) -> CalendarFeed:
+        """A new URL for the caller's calendar feed, to subscribe to in a calendar app (the previous one stops
+        working)."""
+        return parse(CalendarFeed, self._client._request("POST", "/v1/users/me/calendar-feed"))
+
+    def revoke_calendar_feed(self) -> None:
+        self._client._request("DELETE", "/v1/users/me/calendar-feed")
 
 
 class Providers:

@@ -40,6 +40,14 @@ class User(ApiModel):
     name: str
     role: Role
     created_at: AwareDatetime
+    time_zone: str | None
+    email_notifications: bool
+
+
+class CalendarFeed(ApiModel):
+    __openapi__ = "CalendarFeedOut"
+
+    url: str
 
 
 class Provider(ApiModel):
@@ -361,6 +369,16 @@ class BookingPatchBody(ApiInput):
     notes: str | None = None
 
 
+class UserPatchBody(ApiInput):
+    """Only the fields set are sent; ``time_zone=None`` goes back to the default zone."""
+
+    __openapi__ = "UserPatch"
+
+    name: str | None = Field(default=None, json_schema_extra=_omit_not_null)
+    time_zone: str | None = None
+    email_notifications: bool | None = Field(default=None, json_schema_extra=_omit_not_null)
+
+
 class CancelBody(ApiInput):
     __openapi__ = "CancelIn"
 
@@ -371,6 +389,7 @@ __all__ = [
     "Booking",
     "BookingStatus",
     "BookingWindow",
+    "CalendarFeed",
     "Event",
     "EventType",
     "FieldError",
