@@ -158,6 +158,36 @@ class TestConsole:
         await expect(page.get_by_test_id("connection-state")).to_have_attribute("data-state", "offline")
         assert console.errors == []
 
+    async def test_offers_a_calendar_feed_link_and_turns_mail_off(
+        self, console: Console, console_service: Service, http: httpx.AsyncClient
+    ) -> None:
+        user, provider = await account(http, "user"), await account(http, "provider")
+        booking = (await book(http, user, provider)).json()
+        await console.log_in(console_service.url, user.email)
+        page = console.page
+
+        await page.get_by_test_id("feed-issue").click()
+        url_field = page.get_by_test_id("feed-url")
+        await expect(url_field).to_have_value(re.compile(r"/v1/calendar-feeds/[\w-]+\.ics$"))
+        first = await url_field.input_value()
+        feed = await http.get(first)
+        assert feed.status_code == 200
+        assert f"booking-{booking['id']}@bookings" in feed.text.replace("\r\n ", "")  # unfolded
+        await page.get_by_test_id("feed-issue").click()  # a new link: the old one stops working
+        await expect(url_field).not_to_have_value(first)
+        assert (await http.get(first)).status_code == 404
+        await page.get_by_test_id("feed-revoke").click()
+        await expect(page.get_by_test_id("calendar-state")).to_contain_text("off")
+        await expect(url_field).to_be_hidden()
+
+        toggle = page.get_by_test_id("mail-toggle")
+        await expect(toggle).to_be_checked()
+        await toggle.uncheck()
+        await expect(page.get_by_test_id("calendar-state")).to_have_text("Mail is off.")
+        me = await http.get("/v1/users/me", headers=user.headers)
+        assert me.json()["emailNotifications"] is False
+        assert console.errors == []
+
     async def test_shows_the_problem_when_the_service_refuses(
         self, console: Console, console_service: Service, http: httpx.AsyncClient
     ) -> None:

@@ -107,6 +107,8 @@ async function signIn(email, password) {
   $("availability").hidden = state.me.role !== "provider";
   $("signed-out").hidden = true;
   $("signed-in").hidden = $("session").hidden = false;
+  showFeed(null);
+  $("mail-toggle").checked = state.me.emailNotifications;
   await loadBookings();
   connect();
 }
@@ -518,6 +520,43 @@ onSubmit("day-form", async (data, form) => {
   await api("PUT", path, { intervals, ...(note && { note }) });
   form.elements.intervals.value = form.elements.note.value = "";
   await loadOverrides();
+});
+
+// --- Calendar feed and mail preference ---------------------------------------------------------------------
+
+function showFeed(url) {
+  $("feed-url").value = url ?? "";
+  $("feed-label").hidden = $("feed-revoke").hidden = !url;
+  $("calendar-state").textContent = "";
+}
+
+$("feed-issue").addEventListener("click", (event) =>
+  run(event.currentTarget, async () => {
+    const feed = await api("POST", "/v1/users/me/calendar-feed");
+    showFeed(feed.url);
+    $("feed-url").select();
+  }),
+);
+
+$("feed-revoke").addEventListener("click", (event) =>
+  run(event.currentTarget, async () => {
+    await api("DELETE", "/v1/users/me/calendar-feed");
+    showFeed(null);
+    $("calendar-state").textContent = "The calendar link is off.";
+  }),
+);
+
+$("mail-toggle").addEventListener("change", (event) => {
+  const box = event.currentTarget;
+  run(box, async () => {
+    try {
+      state.me = await api("PATCH", "/v1/users/me", { emailNotifications: box.checked });
+      $("calendar-state").textContent = box.checked ? "Mail is on." : "Mail is off.";
+    } catch (error) {
+      box.checked = !box.checked;
+      throw error;
+    }
+  });
 });
 
 const zones = Intl.supportedValuesOf?.("timeZone") ?? [];
