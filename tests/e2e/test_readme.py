@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.servers import ServerProcess
+from tests.support.servers import ServerProcess, free_port, terminate
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -69,3 +72,36 @@ class TestReadme:
         assert '"startTime":"2027-05-03T07:00:00Z","endTime":"2027-05-03T08:00:00Z","status":"confirmed"' in (
             result.stdout
         )
+
+    def test_the_mail_walkthrough_shows_the_messages(self, tmp_path: Path) -> None:
+        """Its SMTP debugging server and its ``BOOKINGS_SMTP_URL``, on a free port, then a booking: both people's
+        confirmations are printed, invites included."""
+        smtp_line, serve_line = _curl_walkthrough("### Mail on your machine").strip().splitlines()
+        port = str(free_port())
+        command = shlex.split(smtp_line.split("&", 1)[0].replace("8025", port))
+        assert command[:3] == ["uv", "run", "python"]
+        printed = tmp_path / "smtp.out"
+        with printed.open("wb") as out:
+            smtp = subprocess.Popen([sys.executable, *command[3:]], stdout=out, stderr=subprocess.STDOUT)
+        try:
+            assignment = shlex.split(serve_line.split(" make run", 1)[0])
+            env = dict(item.split("=", 1) for item in assignment)
+            assert set(env) == {"BOOKINGS_SMTP_URL"}
+            env = {k: v.replace("8025", port) for k, v in env.items()}
+            clean_env = {k: v for k, v in os.environ.items() if not k.startswith("BOOKINGS_")}
+            server = ServerProcess(env=env, log_path=tmp_path / "serve.log", cwd=tmp_path, base_env=clean_env).start()
+            try:
+                script = _curl_walkthrough().replace("B=http://127.0.0.1:8000", f"B={server.url}")
+                script = "set -euo pipefail\n" + script.replace("curl -s ", "curl -sf ")
+                result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60, check=False)
+                assert result.returncode == 0, result.stdout + result.stderr
+                deadline = time.monotonic() + 20
+                while printed.read_text(errors="replace").count("Subject: Booked") < 2 and time.monotonic() < deadline:
+                    time.sleep(0.1)
+            finally:
+                server.stop()
+        finally:
+            terminate(smtp)
+        out_text = printed.read_text(errors="replace")
+        assert out_text.count("Subject: Booked") == 2, out_text[-3000:]
+        assert "METHOD:REQUEST" in out_text
