@@ -86,15 +86,45 @@ def _deploy(mode: str, tmp: Path) -> Deployment:
     return deployment
 
 
-@pytest.fixture(params=["embedded", "distributed"])
-def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deployment]:
-    deployed = _deploy(request.param, tmp_path)
+@pytest.fixture(scope="module")
+def module_embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    deployed = _deploy("embedded", tmp_path_factory.mktemp("embedded"))
     yield deployed
     deployed.stop()
 
 
+@pytest.fixture(scope="module")
+def module_distributed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    deployed = _deploy("distributed", tmp_path_factory.mktemp("distributed"))
+    yield deployed
+    deployed.stop()
+
+
+def _emptied_after(deployed: Deployment) -> Iterator[Deployment]:
+    """The module's deployment, for a test that kills, stops or restarts none of its parts: its database is emptied
+    after the test (accounts, bookings, jobs, webhooks), so no test sees what another left."""
+    yield deployed
+    deployed.db.truncate()
+
+
+@pytest.fixture(params=["embedded", "distributed"])
+def deployment(request: pytest.FixtureRequest) -> Iterator[Deployment]:
+    yield from _emptied_after(request.getfixturevalue(f"module_{request.param}"))
+
+
+@pytest.fixture
+def shared_distributed(module_distributed: Deployment) -> Iterator[Deployment]:
+    yield from _emptied_after(module_distributed)
+
+
+@pytest.fixture
+def shared_embedded(module_embedded: Deployment) -> Iterator[Deployment]:
+    yield from _emptied_after(module_embedded)
+
+
 @pytest.fixture
 def distributed(tmp_path: Path) -> Iterator[Deployment]:
+    """A deployment of the test's own, for a test that kills, stops or restarts one of its parts."""
     deployed = _deploy("distributed", tmp_path)
     yield deployed
     deployed.stop()
@@ -102,6 +132,7 @@ def distributed(tmp_path: Path) -> Iterator[Deployment]:
 
 @pytest.fixture
 def embedded(tmp_path: Path) -> Iterator[Deployment]:
+    """The embedded service of the test's own, for a test that kills it."""
     deployed = _deploy("embedded", tmp_path)
     yield deployed
     deployed.stop()
@@ -258,12 +289,12 @@ class TestRemindersSurviveCrashes:
 class TestRescheduleWhileTheReminderRuns:
     """A reschedule replaces the booking's live reminder even when a worker holds it, and never answers 500."""
 
-    async def test_reschedules_racing_their_due_reminders_all_succeed(self, distributed: Deployment) -> None:
-        async with httpx.AsyncClient(base_url=distributed.url, timeout=30) as api:
+    async def test_reschedules_racing_their_due_reminders_all_succeed(self, shared_distributed: Deployment) -> None:
+        async with httpx.AsyncClient(base_url=shared_distributed.url, timeout=30) as api:
             users = [await account(api) for _ in range(5)]
             providers = [await account(api, "provider") for _ in users]
-            admin = await admin_account(api, distributed.db.url, distributed.env["BOOKINGS_JWT_KEYS"])
-            async with EventClient(distributed.url, admin.token) as ws:
+            admin = await admin_account(api, shared_distributed.db.url, shared_distributed.env["BOOKINGS_JWT_KEYS"])
+            async with EventClient(shared_distributed.url, admin.token) as ws:
 
                 async def keep_moving(user: Account, provider: Account) -> tuple[str, list[int], str]:
                     """Book, then move the booking 12 times, always inside the lead: each reminder is due at once."""
@@ -326,11 +357,11 @@ class TestRescheduleWhileTheReminderRuns:
 
 class TestWebhookRetries:
     async def test_a_receiver_failing_twice_gets_the_third_attempt_signed_and_with_the_same_id(
-        self, embedded: Deployment
+        self, shared_embedded: Deployment
     ) -> None:
-        async with httpx.AsyncClient(base_url=embedded.url, timeout=30) as api:
+        async with httpx.AsyncClient(base_url=shared_embedded.url, timeout=30) as api:
             user, provider = await account(api), await account(api, "provider")
-            admin = await admin_account(api, embedded.db.url, embedded.env["BOOKINGS_JWT_KEYS"])
+            admin = await admin_account(api, shared_embedded.db.url, shared_embedded.env["BOOKINGS_JWT_KEYS"])
             with WebhookReceiver(fail_first=2) as receiver:
                 hook = await _webhook(api, admin, receiver.url, "booking.created")
                 assert hook["secret"].startswith("whsec_")
@@ -346,11 +377,11 @@ class TestWebhookRetries:
                 assert delivery.headers["webhook-id"].startswith("msg_")
 
     async def test_an_always_failing_receiver_ends_in_dead_letters_and_replays_after_recovery(
-        self, embedded: Deployment
+        self, shared_embedded: Deployment
     ) -> None:
-        async with httpx.AsyncClient(base_url=embedded.url, timeout=30) as api:
+        async with httpx.AsyncClient(base_url=shared_embedded.url, timeout=30) as api:
             user, provider = await account(api), await account(api, "provider")
-            admin = await admin_account(api, embedded.db.url, embedded.env["BOOKINGS_JWT_KEYS"])
+            admin = await admin_account(api, shared_embedded.db.url, shared_embedded.env["BOOKINGS_JWT_KEYS"])
             with WebhookReceiver(always_fail=True) as receiver:
                 hook = await _webhook(api, admin, receiver.url, "booking.created")
                 start, end, _ = _starting_in(600)
@@ -383,10 +414,10 @@ class TestWebhookRetries:
                 assert delivered["data"]["id"] == booking["id"]
                 assert await dead() == []
 
-    async def test_a_rotated_secret_signs_with_both_keys(self, embedded: Deployment) -> None:
-        async with httpx.AsyncClient(base_url=embedded.url, timeout=30) as api:
+    async def test_a_rotated_secret_signs_with_both_keys(self, shared_embedded: Deployment) -> None:
+        async with httpx.AsyncClient(base_url=shared_embedded.url, timeout=30) as api:
             user, provider = await account(api), await account(api, "provider")
-            admin = await admin_account(api, embedded.db.url, embedded.env["BOOKINGS_JWT_KEYS"])
+            admin = await admin_account(api, shared_embedded.db.url, shared_embedded.env["BOOKINGS_JWT_KEYS"])
             with WebhookReceiver() as receiver:
                 hook = await _webhook(api, admin, receiver.url, "booking.created")
                 rotated = (await api.post(f"/v1/webhooks/{hook['id']}/rotate-secret", headers=admin.headers)).json()
