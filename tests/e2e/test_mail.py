@@ -26,6 +26,7 @@ from tests.support.redis_server import RedisServer
 from tests.support.servers import ServerProcess, WorkerProcess, free_port
 from tests.support.smtp_server import Received, SmtpServer
 
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 LEAD = 3  # seconds of reminder lead: a booking starting in LEAD + n seconds is reminded in n seconds
 SENDER = "Clinic Bookings <bookings@clinic.test>"
 QUIET_SECONDS = 1.5  # after the expected mail arrived: long enough for a duplicate to show up
@@ -198,6 +199,32 @@ async def test_each_change_mails_both_people_once_with_one_calendar_event(
     assert _local(new_start, "UTC") in provider_text
     assert "(UTC)" in provider_text
     assert "Ill <i>today</i>" in smtp.to(user.email)[2].part("text/plain")  # plain text is not HTML-escaped
+
+
+async def test_a_provider_without_a_zone_of_its_own_reads_times_in_its_schedule_zone(
+    deployment: Deployment, smtp: SmtpServer
+) -> None:
+    zone = "Asia/Tokyo"
+    async with httpx.AsyncClient(base_url=deployment.url, timeout=30) as client:
+        user, provider = await _people(client)
+        every_day = {day: [{"start": "00:00", "end": "24:00"}] for day in WEEKDAYS}
+        schedule = {"timeZone": zone, "slotLengthMinutes": 60, "weeklyHours": every_day}
+        saved = await client.put(f"/v1/providers/{provider.id}/availability", json=schedule, headers=provider.headers)
+        assert saved.status_code == 201, saved.text
+        day = (datetime.now(UTC) + timedelta(days=20)).date().isoformat()
+        slots = await client.get(
+            f"/v1/providers/{provider.id}/slots", params={"from": day, "to": day}, headers=user.headers
+        )
+        assert slots.status_code == 200, slots.text
+        slot = slots.json()["slots"][9]
+        created = await book(client, user, provider, (slot["startTime"], slot["endTime"]))
+        assert created.status_code == 201, created.text
+        smtp.wait_for(lambda: len(smtp.to(provider.email)) == 1 and len(smtp.to(user.email)) == 1)
+    provider_text = smtp.to(provider.email)[0].part("text/plain")
+    assert f"({zone})" in provider_text
+    assert _local(slot["startTime"], zone) == "09:00"
+    assert "09:00" in provider_text
+    assert "(UTC)" in smtp.to(user.email)[0].part("text/plain")  # the user has no zone: UTC
 
 
 async def test_the_reminder_mails_both_people_once_at_the_lead_time(deployment: Deployment, smtp: SmtpServer) -> None:

@@ -22,7 +22,11 @@ from tests.support.api import PASSWORD, Account, account, book, register
 from tests.support.cluster import Cluster
 from tests.support.databases import ScratchDatabase
 
-LIMITS = {"BOOKINGS_RATE_LIMIT_LOGIN": "3/minute", "BOOKINGS_RATE_LIMIT_BOOKINGS": "3/minute"}
+LIMITS = {
+    "BOOKINGS_RATE_LIMIT_LOGIN": "3/minute",
+    "BOOKINGS_RATE_LIMIT_BOOKINGS": "3/minute",
+    "BOOKINGS_RATE_LIMIT_CALENDAR_FEED": "3/minute",
+}
 # One policy at a time where it is the subject (the others stay at TEST_ENV's height).
 PER_ADDRESS = {"BOOKINGS_RATE_LIMIT_LOGIN_PER_ADDRESS": "3/minute", "BOOKINGS_RATE_LIMIT_REGISTER": "2/minute"}
 
@@ -147,6 +151,23 @@ async def test_booking_creation_is_limited_per_user_and_a_refusal_writes_nothing
         listed = (await client.get("/v1/bookings", headers=user.headers)).json()
     assert listed["total"] == 3
     assert db.count_bookings(provider.id) == 4
+
+
+async def test_a_calendar_feed_is_limited_per_feed_across_instances(
+    instances: tuple[list[str], ScratchDatabase],
+) -> None:
+    urls, _ = instances
+    async with httpx.AsyncClient(base_url=urls[0], timeout=30) as first:
+        owners = [await account(first) for _ in range(2)]
+    async with httpx.AsyncClient(timeout=30) as client:
+        feeds = []
+        for owner in owners:
+            issued = await client.post(f"{urls[0]}/v1/users/me/calendar-feed", headers=owner.headers)
+            feeds.append(issued.json()["url"].removeprefix(urls[0]))
+        responses = [await client.get(urls[i % len(urls)] + feeds[0]) for i in range(4)]
+        assert [r.status_code for r in responses] == [200, 200, 200, 429], [r.text for r in responses]
+        assert_refused(responses[-1], "calendar-feed")
+        assert (await client.get(urls[-1] + feeds[1])).status_code == 200  # another feed is not held back
 
 
 @pytest.fixture

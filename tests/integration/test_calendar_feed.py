@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime, timedelta
+
 import httpx
 import icalendar
+import sqlalchemy as sa
 
+from bookings.bookings.models import Booking
 from tests.conftest import Service
 from tests.support.api import Account, account, book, future_slot
 
@@ -62,6 +67,44 @@ async def test_a_feed_shows_what_the_policy_lets_its_owner_see(api: httpx.AsyncC
     assert first.decoded("DTEND").isoformat().replace("+00:00", "Z") == mine["endTime"]
     assert str(first["DESCRIPTION"]) == "Bring the X-ray"
     assert "Booking with" in str(first["SUMMARY"])
+
+
+def _booked_long_ago(service: Service, user: Account, provider: Account, ended_days_ago: float) -> str:
+    """A booking written straight into the database (the API takes none in the past), as if made back then."""
+    end = datetime.now(UTC) - timedelta(days=ended_days_ago)
+    start = end - timedelta(hours=1)
+    booking_id = uuid.uuid4()
+    url = service.db.url.replace("postgresql://", "postgresql+psycopg://")
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                sa.insert(Booking).values(
+                    id=booking_id,
+                    user_id=uuid.UUID(user.id),
+                    provider_id=uuid.UUID(provider.id),
+                    start_time=start,
+                    end_time=end,
+                    status="confirmed",
+                    blocked_start=start,
+                    blocked_end=end,
+                    version=1,
+                    created_at=start - timedelta(days=1),
+                    updated_at=start - timedelta(days=1),
+                )
+            )
+    finally:
+        engine.dispose()
+    return f"booking-{booking_id}@bookings"
+
+
+async def test_a_feed_reaches_back_thirty_days(api: httpx.AsyncClient, service: Service) -> None:
+    user, provider = await account(api, "user"), await account(api, "provider")
+    recent = _booked_long_ago(service, user, provider, ended_days_ago=28)
+    _booked_long_ago(service, user, provider, ended_days_ago=32)
+    upcoming = (await book(api, user, provider, future_slot())).json()
+    feed = _calendar(await api.get(await _feed(api, user)))
+    assert _uids(feed) == {recent, _uid(upcoming)}
 
 
 async def test_an_unchanged_feed_answers_304_and_a_change_changes_its_tag(api: httpx.AsyncClient) -> None:
