@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
 import secrets
 import sqlite3
@@ -63,14 +65,27 @@ class ScratchDatabase:
 
 
 def create_postgres(migrate: bool = True) -> ScratchDatabase:
-    name = f"bookings_test_{secrets.token_hex(4)}"
+    """A new database: empty, or (``migrate``) a copy of this process's migrated template, as if freshly migrated."""
+    return _new_postgres("bookings_test", template=_migrated_template() if migrate else None)
+
+
+@functools.cache
+def _migrated_template() -> str:
+    """A database migrated with Alembic once per process, dropped at its exit. Copying it (``CREATE DATABASE ...
+    TEMPLATE``, no connection open to it) takes half the time of running every migration on each new database."""
+    template = _new_postgres("bookings_template")
+    upgrade(Settings(database_url=template.url))
+    atexit.register(template.drop)
+    return template.name
+
+
+def _new_postgres(prefix: str, template: str | None = None) -> ScratchDatabase:
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    statement = f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(statement)  # type: ignore[arg-type]
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    db = ScratchDatabase(url=f"{base}/{name}", name=name)
-    if migrate:
-        upgrade(Settings(database_url=db.url))
-    return db
+    return ScratchDatabase(url=f"{base}/{name}", name=name)
 
 
 def create_sqlite(directory: Path, migrate: bool = True) -> ScratchDatabase:
