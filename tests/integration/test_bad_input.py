@@ -102,6 +102,10 @@ def register(id: str, json: Callable[[World], Any], field: str, code: str) -> Ba
     return Bad(f"register/{id}", "POST", "/v1/auth/register", 422, json=json, caller="nobody", field=field, code=code)
 
 
+def me(id: str, json: Callable[[World], Any], field: str, code: str) -> Bad:
+    return Bad(f"me/{id}", "PATCH", "/v1/users/me", 422, json=json, field=field, code=code)
+
+
 def listing(id: str, query: str, field: str, code: str, path: str = "/v1/bookings") -> Bad:
     return Bad(id, "GET", f"{path}?{query}", 422, field=field, code=code)
 
@@ -190,6 +194,15 @@ CASES = [
     Bad("delete/not-a-method-here", "DELETE", "/v1/bookings/{booking}", 405),
     # Rescheduling and editing.
     patch("empty-object", lambda w: {}, "body", "nothing_to_change"),
+    # Changing one's account: a real zone, a real flag, a name.
+    me("empty-object", lambda w: {}, "body", "nothing_to_change"),
+    me("offset-for-a-zone", lambda w: {"timeZone": "+02:00"}, "timeZone", "time_zone"),
+    me("unknown-zone", lambda w: {"timeZone": "Mars/Olympus_Mons"}, "timeZone", "time_zone"),
+    me("null-name", lambda w: {"name": None}, "name", "null_not_allowed"),
+    me("empty-name", lambda w: {"name": ""}, "name", "string_too_short"),
+    me("null-mail-flag", lambda w: {"emailNotifications": None}, "emailNotifications", "null_not_allowed"),
+    me("mail-flag-as-a-word", lambda w: {"emailNotifications": "sometimes"}, "emailNotifications", "bool_parsing"),
+    me("unknown-field", lambda w: {"role": "admin"}, "role", "extra_forbidden"),
     patch("null-start-time", lambda w: {"startTime": None}, "startTime", "null_not_allowed"),
     patch("unknown-field-userId", lambda w: {"userId": w.provider.id}, "userId", "extra_forbidden"),
     patch("unknown-field-status", lambda w: {"status": "cancelled"}, "status", "extra_forbidden"),
@@ -319,6 +332,7 @@ class TestBadInput:
     ) -> None:
         world = await _world(api)
         bookings_before = service.db.count_bookings()
+        account_before = (await api.get("/v1/users/me", headers=world.user.headers)).json()
 
         response, sent = await _send(api, bad, world)
 
@@ -328,3 +342,5 @@ class TestBadInput:
         assert seeded.json() == world.booking, "the seeded booking changed"
         if bad.path == "/v1/auth/register":
             await _assert_cannot_log_in(api, world, sent)
+        account_after = (await api.get("/v1/users/me", headers=world.user.headers)).json()
+        assert account_after == account_before, "the caller's account changed"
