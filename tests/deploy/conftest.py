@@ -135,7 +135,7 @@ class Deployment:
     proxy: NginxProcess
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # not the session's: its four processes would idle on through every later test
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     tmp = tmp_path_factory.mktemp("deployment")
     # Low enough that tests/deploy/test_nginx_proxy.py can see a spoofed X-Forwarded-For change nothing.
