@@ -319,3 +319,28 @@ def test_the_history_and_the_pages_walked_by_cursor(client: BookingsClient) -> N
     rest = client.bookings.history(made[0].id, limit=2, cursor=first.next_cursor)
     assert ([e.version for e in rest.items], rest.has_more, rest.total) == ([3], False, None)
     assert sorted(b.id for b in client.bookings.iter(limit=1)) == sorted(b.id for b in made)
+
+
+def test_the_account_preferences_and_the_calendar_feed(client: BookingsClient) -> None:
+    signed_in_sync(client)
+    changed = client.users.update_me(time_zone="Europe/London", email_notifications=False)
+    assert (changed.time_zone, changed.email_notifications) == ("Europe/London", False)
+    assert client.users.update_me(time_zone=None).time_zone is None  # back to the default zone
+    assert client.users.me().email_notifications is False
+    with pytest.raises(ValidationError):
+        client.users.update_me(time_zone="+02:00")
+    feed = client.users.calendar_feed()
+    assert httpx.get(feed.url, timeout=10).text.startswith("BEGIN:VCALENDAR")
+    client.users.revoke_calendar_feed()
+    assert httpx.get(feed.url, timeout=10).status_code == 404
+
+
+async def test_the_async_client_issues_a_calendar_feed(sdk_service: Service) -> None:
+    async with AsyncBookingsClient(sdk_service.url) as client:
+        await signed_in(client, "provider")
+        assert (await client.users.update_me(name="Dr. Ada Byron")).name == "Dr. Ada Byron"
+        first, second = await client.users.calendar_feed(), await client.users.calendar_feed()
+        assert first.url != second.url
+        async with httpx.AsyncClient(timeout=10) as http:
+            assert (await http.get(first.url)).status_code == 404  # a new link revokes the old one
+            assert (await http.get(second.url)).status_code == 200
