@@ -83,7 +83,7 @@ def _new_postgres(prefix: str, template: str | None = None) -> ScratchDatabase:
     name = f"{prefix}_{secrets.token_hex(4)}"
     statement = f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(statement)  # type: ignore[arg-type]
+        conn.execute(statement)
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
     return ScratchDatabase(url=f"{base}/{name}", name=name)
 
