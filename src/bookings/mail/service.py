@@ -163,19 +163,19 @@ async def _moves(session: AsyncSession, updates: list[Envelope]) -> dict[tuple[u
     """For each update that moved its booking, the times before it, from the booking's history."""
     if not updates:
         return {}
-    keys = [(uuid.UUID(event.data["id"]), int(event.data["version"])) for event in updates]
+    by_key = {(uuid.UUID(event.data["id"]), int(event.data["version"])): event for event in updates}
     rows = await session.execute(
         select(HistoryEntry.booking_id, HistoryEntry.version, HistoryEntry.changes).where(
-            tuple_(HistoryEntry.booking_id, HistoryEntry.version).in_(keys)
+            tuple_(HistoryEntry.booking_id, HistoryEntry.version).in_(list(by_key))
         )
     )
     moves = {}
     for booking_id, version, changes in rows:
         if "startTime" not in changes and "endTime" not in changes:
             continue
-        event = next(e for e in updates if e.data["id"] == str(booking_id) and int(e.data["version"]) == version)
+        now = by_key[(booking_id, version)].data
         moves[(booking_id, version)] = {
-            "startTime": changes.get("startTime", {}).get("from", event.data["startTime"]),
-            "endTime": changes.get("endTime", {}).get("from", event.data["endTime"]),
+            "startTime": changes.get("startTime", {}).get("from", now["startTime"]),
+            "endTime": changes.get("endTime", {}).get("from", now["endTime"]),
         }
     return moves
