@@ -11,7 +11,8 @@ class TestRegister:
     async def test_returns_the_user_without_secrets(self, api: httpx.AsyncClient) -> None:
         user = await register(api, "provider")
         assert user["role"] == "provider"
-        assert set(user) == {"id", "email", "name", "role", "createdAt"}
+        assert set(user) == {"id", "email", "name", "role", "createdAt", "timeZone", "emailNotifications"}
+        assert (user["timeZone"], user["emailNotifications"]) == (None, True)
 
     async def test_email_is_case_insensitive(self, api: httpx.AsyncClient) -> None:
         user = await register(api)
