@@ -57,6 +57,18 @@ async def test_request_id_is_made_when_the_client_sends_none(deployment: Deploym
     await eventually(lambda: request_id in deployment.proxy.stdout_path.read_text())
 
 
+async def test_the_access_log_keeps_no_credential_a_url_carries(deployment: Deployment) -> None:
+    feed_secret, token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    async with httpx.AsyncClient(base_url=deployment.proxy.url, timeout=10) as client:
+        assert (await client.get(f"/v1/calendar-feeds/{feed_secret}.ics")).status_code == 404
+        assert (await client.get("/v1/mail/unsubscribe", params={"token": token})).status_code == 404
+    log = deployment.proxy.stdout_path
+    await eventually(lambda: '"GET /v1/mail/unsubscribe HTTP/1.1" 404' in log.read_text())
+    assert '"GET /v1/calendar-feeds/[redacted].ics HTTP/1.1" 404' in log.read_text()
+    assert feed_secret not in log.read_text()
+    assert token not in log.read_text()
+
+
 async def test_problem_documents_from_the_api_pass_through(deployment: Deployment) -> None:
     async with httpx.AsyncClient(base_url=deployment.proxy.url, timeout=10) as client:
         response = await client.get("/v1/bookings", headers={"X-Request-ID": "deploy-unauthorised"})
