@@ -49,7 +49,7 @@ from schemathesis.errors import FailureGroup
 from tests.conftest import Service
 from tests.support.api import PASSWORD, Account, account, book, future_slot
 
-EXAMPLES_PER_OPERATION = int(os.environ.get("BOOKINGS_FUZZ_EXAMPLES", "40"))  # the suite stays under 10 min
+EXAMPLES_PER_OPERATION = int(os.environ.get("BOOKINGS_FUZZ_EXAMPLES", "30"))  # the suite stays under 10 min
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 MUST_REACH = [
     ("POST /v1/auth/register", 201),
