@@ -5,14 +5,13 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
 from bookings.bookings.models import BookingStatus, HistoryAction
-from bookings.kit.schemas import ApiInput, ApiModel
+from bookings.kit.schemas import ApiInput, ApiModel, omitted_when_none, refuse_null
 from bookings.kit.time import Instant
 from bookings.users.models import Role
 
@@ -60,13 +59,6 @@ class BookingCreate(ApiInput):
     _times = field_validator("start_time", "end_time")(_sane_time)
 
 
-def _not_nullable(schema: dict[str, Any]) -> None:
-    """Document an optional field that may be omitted but not sent as null."""
-    if variants := schema.pop("anyOf", None):
-        schema.update(next(v for v in variants if v.get("type") != "null"))
-    schema.pop("default", None)
-
-
 class BookingPatch(ApiInput):
     """At least one field; ``notes: null`` clears the notes, while the times can only be omitted, not nulled."""
 
@@ -80,18 +72,13 @@ class BookingPatch(ApiInput):
         }
     )
 
-    start_time: Instant | None = Field(default=None, json_schema_extra=_not_nullable)
-    end_time: Instant | None = Field(default=None, json_schema_extra=_not_nullable)
+    start_time: Instant | None = Field(default=None, json_schema_extra=omitted_when_none)
+    end_time: Instant | None = Field(default=None, json_schema_extra=omitted_when_none)
     notes: str | None = Field(default=None, max_length=1000)
 
     _times = field_validator("start_time", "end_time")(_sane_time)
 
-    @field_validator("start_time", "end_time", mode="before")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise PydanticCustomError("null_not_allowed", "Omit the field rather than sending null")
-        return value
+    _not_null = field_validator("start_time", "end_time", mode="before")(refuse_null)
 
     @model_validator(mode="after")
     def _changes_something(self) -> BookingPatch:

@@ -41,8 +41,16 @@ class ApiInput(BaseModel):
 
 
 def omitted_when_none(schema: dict[str, Any]) -> None:
-    """``json_schema_extra`` of a field that is left out of the JSON when it is ``None`` (``exclude_none``): it may
-    be absent but is never ``null``, so its schema is the value's alone, with no ``default``."""
+    """``json_schema_extra`` of a field that may be absent but is never ``null``: an answer's field left out when it
+    is ``None`` (``exclude_none``), or a body's optional field that ``refuse_null`` guards. Its schema is the
+    value's alone, with no ``default``."""
     if variants := schema.pop("anyOf", None):
         schema.update(next(variant for variant in variants if variant.get("type") != "null"))
     schema.pop("default", None)
+
+
+def refuse_null(value: object) -> object:
+    """A ``mode="before"`` field validator: the field may be omitted, but ``null`` is a 422 (``null_not_allowed``)."""
+    if value is None:
+        raise PydanticCustomError("null_not_allowed", "Omit the field rather than sending null")
+    return value

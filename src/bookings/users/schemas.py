@@ -8,7 +8,7 @@ from datetime import datetime
 from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from bookings.kit.schemas import ApiInput, ApiModel, omitted_when_none
+from bookings.kit.schemas import ApiInput, ApiModel, omitted_when_none, refuse_null
 from bookings.kit.time import TimeZoneName
 from bookings.users.models import Role
 
@@ -55,12 +55,7 @@ class UserPatch(ApiInput):
     time_zone: TimeZoneName | None = None
     email_notifications: bool | None = Field(default=None, json_schema_extra=omitted_when_none)
 
-    @field_validator("name", "email_notifications", mode="before")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise PydanticCustomError("null_not_allowed", "Omit the field rather than sending null")
-        return value
+    _not_null = field_validator("name", "email_notifications", mode="before")(refuse_null)
 
     @model_validator(mode="after")
     def _changes_something(self) -> UserPatch:
