@@ -1,7 +1,7 @@
 # The commands the README promises. Each installs what it needs from the lock file first, and uv itself when it is
 # missing: the version below, into .tools/ (gitignored), from PyPI, with the machine's python3. No sudo, nothing global.
 .PHONY: tools install install-runtime run test lint format bench bench-fanout bench-reminders bench-contention chaos \
-	bench-availability typescript-types
+	bench-availability typescript-types smtp-debug
 
 # The one place that pins uv (.ci/run goes through `make tools`).
 UV_VERSION := 0.13.9
@@ -48,6 +48,13 @@ run: install-runtime
 
 test: install
 	$(RUN) pytest
+
+# An SMTP server on loopback that prints every message it receives, for trying mail locally beside `make run`
+# (BOOKINGS_SMTP_URL='smtp://127.0.0.1:8025?starttls=false'). A tool environment of its own: `make run` keeps only
+# the runtime dependencies in .venv.
+SMTP_DEBUG_PORT ?= 8025
+smtp-debug: $(UV_BOOTSTRAP)
+	PYTHONUNBUFFERED=1 $(UV) tool run --from aiosmtpd==1.4.6 aiosmtpd -n -l 127.0.0.1:$(SMTP_DEBUG_PORT)
 
 lint: install
 	$(RUN) ruff check .

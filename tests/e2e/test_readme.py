@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import signal
+import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.servers import ServerProcess, free_port, terminate
+from tests.support.servers import ServerProcess, free_port
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -78,12 +79,19 @@ class TestReadme:
         confirmations are printed, invites included."""
         smtp_line, serve_line = _curl_walkthrough("### Mail on your machine").strip().splitlines()
         port = str(free_port())
-        command = shlex.split(smtp_line.split("&", 1)[0].replace("8025", port))
-        assert command[:3] == ["uv", "run", "python"]
+        command = shlex.split(smtp_line.split("&", 1)[0])
+        assert command == ["make", "smtp-debug"]
         printed = tmp_path / "smtp.out"
         with printed.open("wb") as out:
-            smtp = subprocess.Popen([sys.executable, *command[3:]], stdout=out, stderr=subprocess.STDOUT)
+            smtp = subprocess.Popen(
+                [*command, f"SMTP_DEBUG_PORT={port}"],
+                cwd=README.parent,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # make, uv and aiosmtpd: stopped together
+            )
         try:
+            _wait_for_port(int(port), smtp, printed)
             assignment = shlex.split(serve_line.split(" make run", 1)[0])
             env = dict(item.split("=", 1) for item in assignment)
             assert set(env) == {"BOOKINGS_SMTP_URL"}
@@ -101,7 +109,21 @@ class TestReadme:
             finally:
                 server.stop()
         finally:
-            terminate(smtp)
+            os.killpg(smtp.pid, signal.SIGTERM)
+            smtp.wait(timeout=10)
         out_text = printed.read_text(errors="replace")
         assert out_text.count("Subject: Booked") == 2, out_text[-3000:]
         assert "METHOD:REQUEST" in out_text
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Until something listens on ``port`` (a first ``uv tool run`` fetches aiosmtpd from PyPI)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"make smtp-debug exited: {log.read_text(errors='replace')[-2000:]}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"make smtp-debug did not listen on {port}: {log.read_text(errors='replace')[-2000:]}")
